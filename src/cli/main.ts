@@ -1,0 +1,37 @@
+import { Command } from 'commander';
+import { registerDemoCommand } from './commands/demo';
+import { registerDevCommands } from './commands/dev';
+import { registerMigrateCommand } from './commands/migrate';
+import { registerRunCommand } from './commands/run';
+import { registerSchemaCommands } from './commands/schemas';
+import { registerTopicCommands } from './commands/topics';
+
+export function buildProgram(): Command {
+  const program = new Command('tidings')
+    .description('Tidings: account and payment notifications on Apache Kafka')
+    .showHelpAfterError()
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ tidings dev up                 start Kafka, the schema registry and an SMTP catcher locally
+  $ tidings migrate                create or update the PostgreSQL tables
+  $ tidings schemas register       register every event schema (subject <topic>-<record>)
+  $ tidings topics create          create auth.events and payment.events
+  $ tidings run notification       run the notification consumer group
+  $ tidings demo --once            all of the above plus sample traffic, then a summary
+
+Environment: KAFKA_BROKERS, SCHEMA_REGISTRY_URL, DATABASE_URL, SMTP_URL, MAIL_FROM, LOG_LEVEL.`,
+    );
+  registerDevCommands(program);
+  registerMigrateCommand(program);
+  registerSchemaCommands(program);
+  registerTopicCommands(program);
+  registerRunCommand(program);
+  registerDemoCommand(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  await buildProgram().parseAsync(argv);
+}

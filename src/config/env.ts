@@ -1,0 +1,71 @@
+import { z } from 'zod';
+import { ConfigError } from '../errors';
+
+/**
+ * The one place environment variables are read. Each is validated at start-up and a bad
+ * value is reported by name, so a typo never surfaces later as a confusing connection error.
+ */
+const hostPort = /^[^\s:,]+:\d{1,5}$/;
+
+const schema = z.object({
+  KAFKA_BROKERS: z
+    .string()
+    .optional()
+    .refine((v) => v === undefined || v.split(',').every((b) => hostPort.test(b.trim())), {
+      message: 'must be a comma-separated list of host:port',
+    }),
+  SCHEMA_REGISTRY_URL: z.url({ message: 'must be an http(s) URL' }).optional(),
+  DATABASE_URL: z
+    .string()
+    .refine((v) => /^postgres(ql)?:\/\//.test(v), { message: 'must be a postgres:// URL' })
+    .default('postgres://postgres@127.0.0.1:5432/tidings'),
+  SMTP_URL: z
+    .string()
+    .refine((v) => /^smtps?:\/\//.test(v), { message: 'must be an smtp:// or smtps:// URL' })
+    .optional(),
+  MAIL_FROM: z.string().default('Tidings <no-reply@tidings.local>'),
+  TIDINGS_HOME: z.string().optional(),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+});
+
+export type Env = z.infer<typeof schema>;
+
+export function readEnv(source: NodeJS.ProcessEnv = process.env): Env {
+  const cleaned: Record<string, string> = {};
+  for (const [key, value] of Object.entries(source)) {
+    if (value !== undefined && value !== '') cleaned[key] = value;
+  }
+  const result = schema.safeParse(cleaned);
+  if (!result.success) {
+    const problems = result.error.issues.map((i) => `${i.path.join('.')} ${i.message}`);
+    throw new ConfigError(`invalid environment: ${problems.join('; ')}`);
+  }
+  return result.data;
+}
+
+/** Default endpoints of the local stack started by `tidings dev up`. */
+export const LOCAL_DEFAULTS = {
+  kafkaBrokers: ['127.0.0.1:9092'],
+  schemaRegistryUrl: 'http://127.0.0.1:8081/apis/ccompat/v7',
+  smtpUrl: 'smtp://127.0.0.1:1025',
+} as const;
+
+export interface Endpoints {
+  kafkaBrokers: string[];
+  schemaRegistryUrl: string;
+  databaseUrl: string;
+  smtpUrl: string;
+  mailFrom: string;
+}
+
+export function resolveEndpoints(env: Env = readEnv()): Endpoints {
+  return {
+    kafkaBrokers: env.KAFKA_BROKERS
+      ? env.KAFKA_BROKERS.split(',').map((b) => b.trim())
+      : [...LOCAL_DEFAULTS.kafkaBrokers],
+    schemaRegistryUrl: env.SCHEMA_REGISTRY_URL ?? LOCAL_DEFAULTS.schemaRegistryUrl,
+    databaseUrl: env.DATABASE_URL,
+    smtpUrl: env.SMTP_URL ?? LOCAL_DEFAULTS.smtpUrl,
+    mailFrom: env.MAIL_FROM,
+  };
+}

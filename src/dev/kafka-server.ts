@@ -1,0 +1,178 @@
+import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
+import { StackError } from '../errors';
+import { BackgroundProcess, waitUntil } from './background-process';
+import { findJava } from './java';
+import { resolveClasspath } from './maven';
+
+/**
+ * A single-node Apache Kafka in KRaft combined mode (broker + controller), run from the
+ * Maven Central jars. 4.4.0 is the newest 4.x and kafkajs 2.2.4 passes the suite against it.
+ */
+export const KAFKA_VERSION = '4.4.0';
+const LOG4J_VERSION = '2.25.3';
+
+export interface KafkaServerOptions {
+  home: string;
+  port?: number;
+  controllerPort?: number;
+  heap?: string;
+}
+
+export class KafkaServer {
+  readonly port: number;
+  private readonly controllerPort: number;
+  private readonly dir: string;
+  private readonly process: BackgroundProcess;
+  private classpath: string[] | undefined;
+
+  constructor(private readonly options: KafkaServerOptions) {
+    this.port = options.port ?? 9092;
+    this.controllerPort = options.controllerPort ?? this.port + 1;
+    this.dir = path.join(options.home, 'kafka');
+    this.process = new BackgroundProcess('kafka', path.join(options.home, 'run'));
+  }
+
+  get brokers(): string[] {
+    return [`127.0.0.1:${this.port}`];
+  }
+
+  get proc(): BackgroundProcess {
+    return this.process;
+  }
+
+  /** Downloads (once) the broker's jars; returns the classpath. */
+  install(): string[] {
+    this.classpath ??= resolveClasspath(path.join(this.options.home, 'cache', `kafka-${KAFKA_VERSION}`), [
+      { groupId: 'org.apache.kafka', artifactId: 'kafka_2.13', version: KAFKA_VERSION },
+      { groupId: 'org.apache.kafka', artifactId: 'kafka-tools', version: KAFKA_VERSION },
+      // Kafka logs through slf4j 1.x; without a binding the broker prints nothing at all.
+      { groupId: 'org.apache.logging.log4j', artifactId: 'log4j-slf4j-impl', version: LOG4J_VERSION },
+      { groupId: 'org.apache.logging.log4j', artifactId: 'log4j-core', version: LOG4J_VERSION },
+    ]);
+    return this.classpath;
+  }
+
+  async start(): Promise<void> {
+    if (this.process.isRunning()) return this.waitReady();
+    const java = findJava(17);
+    const classpath = this.install().join(path.delimiter);
+    const config = this.writeConfig();
+    if (!fs.existsSync(path.join(this.dir, 'data', 'meta.properties'))) {
+      const format = spawnSync(
+        java,
+        ['-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', randomUUID().replace(/-/g, '').slice(0, 22), '-c', config],
+        { encoding: 'utf8' },
+      );
+      if (format.status !== 0) throw new StackError(`formatting Kafka storage failed:\n${format.stdout}${format.stderr}`);
+    }
+    this.process.start({
+      command: java,
+      args: [
+        `-Xmx${this.options.heap ?? '512m'}`,
+        '-Xms256m',
+        `-Dlog4j2.configurationFile=${this.writeLog4jConfig()}`,
+        `-Dkafka.logs.dir=${path.join(this.dir, 'logs')}`,
+        '-cp',
+        classpath,
+        'kafka.Kafka',
+        config,
+      ],
+    });
+    await this.waitReady();
+  }
+
+  async stop(): Promise<boolean> {
+    return this.process.stop();
+  }
+
+  /** Ready when an admin client can list topics. */
+  async waitReady(timeoutMs = 90_000): Promise<void> {
+    await waitUntil(`Kafka on 127.0.0.1:${this.port}`, () => canListTopics(this.brokers), {
+      timeoutMs,
+      intervalMs: 500,
+      describeFailure: () => {
+        if (!this.process.isRunning()) return `the broker process exited; last log lines:\n${this.process.tail()}`;
+        return `broker log: ${path.join(this.dir, 'logs', 'server.log')}`;
+      },
+    });
+  }
+
+  private writeConfig(): string {
+    fs.mkdirSync(path.join(this.dir, 'data'), { recursive: true });
+    const file = path.join(this.dir, 'server.properties');
+    fs.writeFileSync(
+      file,
+      [
+        'process.roles=broker,controller',
+        'node.id=1',
+        `controller.quorum.voters=1@127.0.0.1:${this.controllerPort}`,
+        `listeners=PLAINTEXT://127.0.0.1:${this.port},CONTROLLER://127.0.0.1:${this.controllerPort}`,
+        `advertised.listeners=PLAINTEXT://127.0.0.1:${this.port}`,
+        'controller.listener.names=CONTROLLER',
+        'inter.broker.listener.name=PLAINTEXT',
+        'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+        `log.dirs=${path.join(this.dir, 'data')}`,
+        'num.partitions=6',
+        'offsets.topic.replication.factor=1',
+        'offsets.topic.num.partitions=10',
+        'transaction.state.log.replication.factor=1',
+        'transaction.state.log.min.isr=1',
+        'transaction.state.log.num.partitions=4',
+        'group.initial.rebalance.delay.ms=0',
+        // Topics are created explicitly (`tidings topics create`); a typo must not create one.
+        'auto.create.topics.enable=false',
+        'log.retention.hours=168',
+        '',
+      ].join('\n'),
+    );
+    return file;
+  }
+
+  private writeLog4jConfig(): string {
+    const file = path.join(this.dir, 'log4j2.properties');
+    fs.mkdirSync(path.join(this.dir, 'logs'), { recursive: true });
+    fs.writeFileSync(
+      file,
+      [
+        'status = warn',
+        'appender.file.type = File',
+        'appender.file.name = file',
+        `appender.file.fileName = ${path.join(this.dir, 'logs', 'server.log')}`,
+        'appender.file.layout.type = PatternLayout',
+        'appender.file.layout.pattern = [%d] %p %m (%c)%n',
+        'rootLogger.level = INFO',
+        'rootLogger.appenderRef.file.ref = file',
+        'logger.kafka.name = kafka',
+        'logger.kafka.level = INFO',
+        'logger.state.name = state.change.logger',
+        'logger.state.level = WARN',
+        '',
+      ].join('\n'),
+    );
+    return file;
+  }
+}
+
+export async function canListTopics(brokers: string[]): Promise<boolean> {
+  const kafka = new Kafka({
+    clientId: 'tidings-probe',
+    brokers,
+    logLevel: logLevel.NOTHING,
+    connectionTimeout: 1000,
+    retry: { retries: 0 },
+  });
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    await admin.listTopics();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}

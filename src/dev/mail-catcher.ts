@@ -1,0 +1,137 @@
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import path from 'node:path';
+import { simpleParser } from 'mailparser';
+import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+
+/**
+ * A real SMTP server on loopback that accepts and keeps every message, for the demo and the
+ * tests. It can be told to refuse mail (temporarily or permanently, for everyone or for
+ * chosen recipients) to exercise delivery failures over the real protocol.
+ */
+export interface CapturedMail {
+  from: string;
+  to: string[];
+  subject: string;
+  text: string;
+  html: string;
+  messageId: string;
+  headers: Record<string, string>;
+  receivedAt: Date;
+}
+
+export type RefusalRule = { code: 421 | 450 | 451 | 550 | 554; recipients?: string[] };
+
+export interface MailCatcherOptions {
+  port?: number;
+  host?: string;
+  /** When set, each accepted message is also written there as `<n>.eml`. */
+  dir?: string;
+}
+
+export class MailCatcher extends EventEmitter {
+  readonly messages: CapturedMail[] = [];
+  private refusal: RefusalRule | undefined;
+  private server: SMTPServer;
+  private boundPort = 0;
+
+  private constructor(private readonly options: MailCatcherOptions) {
+    super();
+    this.server = new SMTPServer({
+      authOptional: true,
+      disabledCommands: ['STARTTLS'],
+      logger: false,
+      size: 10 * 1024 * 1024,
+      onRcptTo: (address, _session, callback) => {
+        const rule = this.refusal;
+        if (rule && (!rule.recipients || rule.recipients.includes(address.address.toLowerCase()))) {
+          const error = new Error(`mailbox ${address.address} refused by test rule`) as Error & { responseCode: number };
+          error.responseCode = rule.code;
+          callback(error);
+          return;
+        }
+        callback();
+      },
+      onData: (stream, session, callback) => {
+        this.receive(stream, session).then(() => callback(), callback);
+      },
+    });
+  }
+
+  static async start(options: MailCatcherOptions = {}): Promise<MailCatcher> {
+    const catcher = new MailCatcher(options);
+    if (options.dir) fs.mkdirSync(options.dir, { recursive: true });
+    await new Promise<void>((resolve, reject) => {
+      catcher.server.once('error', reject);
+      catcher.server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
+    });
+    const address = catcher.server.server.address();
+    catcher.boundPort = typeof address === 'object' && address ? address.port : 0;
+    return catcher;
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  get url(): string {
+    return `smtp://127.0.0.1:${this.boundPort}`;
+  }
+
+  /** Refuse recipients from now on (all of them unless `recipients` is given); `undefined` accepts again. */
+  refuse(rule: RefusalRule | undefined): void {
+    this.refusal = rule && { ...rule, recipients: rule.recipients?.map((r) => r.toLowerCase()) };
+  }
+
+  to(recipient: string): CapturedMail[] {
+    const wanted = recipient.toLowerCase();
+    return this.messages.filter((m) => m.to.includes(wanted));
+  }
+
+  /** Resolves once `predicate` holds over the captured messages. */
+  async waitFor(predicate: (messages: CapturedMail[]) => boolean, timeoutMs = 30_000): Promise<CapturedMail[]> {
+    if (predicate(this.messages)) return this.messages;
+    return new Promise((resolve, reject) => {
+      const onMail = (): void => {
+        if (predicate(this.messages)) {
+          clearTimeout(timer);
+          this.off('mail', onMail);
+          resolve(this.messages);
+        }
+      };
+      const timer = setTimeout(() => {
+        this.off('mail', onMail);
+        reject(new Error(`mail condition not met after ${timeoutMs} ms (${this.messages.length} captured)`));
+      }, timeoutMs);
+      this.on('mail', onMail);
+    });
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private async receive(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream) chunks.push(chunk as Buffer);
+    const raw = Buffer.concat(chunks);
+    const parsed = await simpleParser(raw);
+    const headers: Record<string, string> = {};
+    for (const line of parsed.headerLines) headers[line.key] = line.line.slice(line.key.length + 1).trim();
+    const mail: CapturedMail = {
+      from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+      to: session.envelope.rcptTo.map((r) => r.address.toLowerCase()),
+      subject: parsed.subject ?? '',
+      text: parsed.text ?? '',
+      html: typeof parsed.html === 'string' ? parsed.html : '',
+      messageId: parsed.messageId ?? '',
+      headers,
+      receivedAt: new Date(),
+    };
+    this.messages.push(mail);
+    if (this.options.dir) {
+      fs.writeFileSync(path.join(this.options.dir, `${String(this.messages.length).padStart(6, '0')}.eml`), raw);
+    }
+    this.emit('mail', mail);
+  }
+}

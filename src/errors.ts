@@ -1,0 +1,93 @@
+/**
+ * Typed errors. Every error Tidings raises carries a stable `code`, whether retrying the
+ * same work can succeed (`retriable`) and the underlying `cause`. Failure routing (retry,
+ * DLQ, pause) is decided from these types, never from message strings.
+ */
+export class TidingsError extends Error {
+  readonly code: string;
+  readonly retriable: boolean;
+
+  constructor(code: string, message: string, options: { retriable?: boolean; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.retriable = options.retriable ?? false;
+  }
+}
+
+/** Bad configuration or environment; raised at start-up, names the offending setting. */
+export class ConfigError extends TidingsError {
+  constructor(message: string, cause?: unknown) {
+    super('CONFIG_INVALID', message, { cause });
+  }
+}
+
+/** An event that does not satisfy its schema or business rules. `field` is its dotted path. */
+export class EventValidationError extends TidingsError {
+  readonly eventType: string;
+  readonly field: string;
+  readonly reason: string;
+
+  constructor(eventType: string, field: string, reason: string) {
+    super('EVENT_INVALID', `${eventType}: field "${field}" ${reason}`);
+    this.eventType = eventType;
+    this.field = field;
+    this.reason = reason;
+  }
+}
+
+/** An event type the catalog does not know. */
+export class UnknownEventTypeError extends TidingsError {
+  constructor(eventType: string) {
+    super('EVENT_TYPE_UNKNOWN', `unknown event type "${eventType}"`);
+  }
+}
+
+/** Bytes on a topic that cannot be turned into an event (wrong magic byte, unknown schema, garbage). */
+export class MalformedMessageError extends TidingsError {
+  constructor(message: string, cause?: unknown) {
+    super('MESSAGE_MALFORMED', message, { cause });
+  }
+}
+
+/** A notification template that cannot be rendered: retrying will not help. */
+export class TemplateRenderError extends TidingsError {
+  constructor(template: string, cause?: unknown) {
+    super('TEMPLATE_RENDER_FAILED', `template "${template}" failed to render: ${describe(cause)}`, { cause });
+  }
+}
+
+/** A provider (SMTP, Twilio, FCM) failed in a way that may succeed later. */
+export class ProviderError extends TidingsError {
+  readonly provider: string;
+
+  constructor(provider: string, message: string, options: { retriable: boolean; cause?: unknown }) {
+    super(options.retriable ? 'PROVIDER_UNAVAILABLE' : 'PROVIDER_REJECTED', `${provider}: ${message}`, options);
+    this.provider = provider;
+  }
+}
+
+/** The schema registry could not be reached or refused a request. */
+export class RegistryError extends TidingsError {
+  constructor(message: string, options: { retriable: boolean; cause?: unknown }) {
+    super('REGISTRY_FAILED', message, options);
+  }
+}
+
+/** Starting, stopping or probing the local development stack failed. */
+export class StackError extends TidingsError {
+  constructor(message: string, cause?: unknown) {
+    super('STACK_FAILED', message, { cause });
+  }
+}
+
+export function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** The broker did not acknowledge a publish after the client's retries. */
+export class PublishError extends TidingsError {
+  constructor(message: string, cause?: unknown) {
+    super('PUBLISH_FAILED', message, { retriable: true, cause });
+  }
+}

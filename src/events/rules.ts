@@ -1,0 +1,106 @@
+/**
+ * Business rules declared in the .avsc files as `tidings.*` field attributes. Avro itself
+ * ignores unknown attributes, so the schema stays the one contract every language reads.
+ */
+import net from 'node:net';
+import type { AvroField } from './schema-source';
+
+export const RULE_PREFIX = 'tidings.';
+
+interface Format {
+  test(value: string): boolean;
+  expected: string;
+  /** PII or secrets: the offending value is never echoed into error messages (they reach logs and DLQ headers). */
+  sensitive: boolean;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
+// Pragmatic address shape (what mail providers accept), not the full RFC 5322 grammar.
+const EMAIL = /^[^\s@"<>(),;:\\[\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
+const E164 = /^\+[1-9]\d{6,14}$/;
+
+let currencies: ReadonlySet<string> | undefined;
+function isCurrency(value: string): boolean {
+  currencies ??= new Set(Intl.supportedValuesOf('currency'));
+  return currencies.has(value);
+}
+
+function throwsRangeError(run: () => unknown): boolean {
+  try {
+    run();
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'https:' || url.protocol === 'http:') && url.hostname.length > 0;
+  } catch {
+    return false;
+  }
+}
+
+export const FORMATS: Readonly<Record<string, Format>> = {
+  uuid: { test: (v) => UUID.test(v), expected: 'a UUID', sensitive: false },
+  email: { test: (v) => v.length <= 254 && EMAIL.test(v), expected: 'an email address', sensitive: true },
+  e164: { test: (v) => E164.test(v), expected: 'an E.164 phone number like +14155550123', sensitive: true },
+  iso4217: { test: isCurrency, expected: 'an ISO-4217 currency code like EUR', sensitive: false },
+  url: { test: isHttpUrl, expected: 'an absolute http(s) URL', sensitive: true },
+  digits4: { test: (v) => /^\d{4}$/.test(v), expected: 'exactly 4 digits', sensitive: true },
+  ip: { test: (v) => net.isIP(v) !== 0, expected: 'an IPv4 or IPv6 address', sensitive: false },
+  bcp47: {
+    test: (v) => !throwsRangeError(() => Intl.getCanonicalLocales(v)),
+    expected: 'a BCP 47 locale like en-US',
+    sensitive: false,
+  },
+  iana_time_zone: {
+    test: (v) => !throwsRangeError(() => new Intl.DateTimeFormat('en-US', { timeZone: v })),
+    expected: 'an IANA time zone like Europe/Lisbon',
+    sensitive: false,
+  },
+};
+
+export const RULE_ATTRIBUTES: ReadonlySet<string> = new Set(['tidings.format', 'tidings.min', 'tidings.minLength']);
+
+/** Throws when a field carries a `tidings.*` attribute nobody enforces, so a typo cannot disable a rule. */
+export function assertKnownRules(field: AvroField, where: string): void {
+  for (const [key, value] of Object.entries(field)) {
+    if (!key.startsWith(RULE_PREFIX)) continue;
+    if (!RULE_ATTRIBUTES.has(key)) throw new Error(`${where}.${field.name}: unknown rule attribute "${key}"`);
+    if (key === 'tidings.format' && (typeof value !== 'string' || !(value in FORMATS))) {
+      throw new Error(`${where}.${field.name}: unknown tidings.format ${JSON.stringify(value)}`);
+    }
+    if (key !== 'tidings.format' && typeof value !== 'number') {
+      throw new Error(`${where}.${field.name}: ${key} must be a number`);
+    }
+  }
+}
+
+function shown(value: string, format: Format | undefined): string {
+  if (format?.sensitive) return `${value.length} characters`;
+  return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+}
+
+/**
+ * Checks a non-null value that already passed the Avro type check against the field's
+ * rules. Returns why it fails, or undefined.
+ */
+export function checkRules(field: AvroField, value: unknown): string | undefined {
+  const formatName = field['tidings.format'];
+  const format = typeof formatName === 'string' ? FORMATS[formatName] : undefined;
+  const min = field['tidings.min'];
+  const minLength = field['tidings.minLength'];
+
+  if (typeof value === 'number' && typeof min === 'number' && value < min) {
+    return `must be >= ${min} (got ${value})`;
+  }
+  if (typeof value !== 'string') return undefined;
+  if (typeof minLength === 'number' && value.length < minLength) {
+    return minLength === 1 ? 'must not be empty' : `must be at least ${minLength} characters (got ${value.length})`;
+  }
+  if (format && !format.test(value)) return `must be ${format.expected} (got ${shown(value, format)})`;
+  return undefined;
+}

@@ -1,0 +1,160 @@
+/**
+ * Validates an event payload against its Avro schema and the schema's `tidings.*` rules,
+ * reporting the first bad field by dotted path (`items[2].quantity`).
+ */
+import { Type, types as avroTypes } from 'avsc';
+import { EventValidationError } from '../errors';
+import { getEventDefinition } from './catalog';
+import type { EventMap, EventType } from './generated';
+import { checkRules } from './rules';
+import { collectNamedTypes, fullNameOf, isPrimitive, type AvroNamedSchema, type AvroSchema } from './schema-source';
+
+type Path = ReadonlyArray<string | number>;
+
+interface Problem {
+  path: Path;
+  reason: string;
+}
+
+function formatPath(path: Path): string {
+  return path.reduce<string>((out, segment) => {
+    if (typeof segment === 'number' || /^\d+$/.test(segment)) return `${out}[${segment}]`;
+    return out ? `${out}.${segment}` : segment;
+  }, '');
+}
+
+function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  if (typeof value === 'number') return String(value);
+  return typeof value;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function expectation(type: Type): string {
+  if (type instanceof avroTypes.EnumType) return `one of ${type.symbols.join(', ')}`;
+  if (type instanceof avroTypes.UnwrappedUnionType || type instanceof avroTypes.WrappedUnionType) {
+    return type.types.map(expectation).join(' or ');
+  }
+  if (type instanceof avroTypes.RecordType) return `a ${type.name ?? 'record'} record`;
+  if (type instanceof avroTypes.ArrayType) return 'an array';
+  switch (type.typeName) {
+    case 'null':
+      return 'null';
+    case 'int':
+      return 'a 32-bit integer';
+    case 'long':
+      return 'a safe integer';
+    default:
+      return `a ${type.typeName}`;
+  }
+}
+
+function avroReason(value: unknown, type: Type): string {
+  if (value === undefined) return 'is required';
+  const got = typeof value === 'string' && type instanceof avroTypes.EnumType ? JSON.stringify(value) : describeValue(value);
+  return `must be ${expectation(type)} (got ${got})`;
+}
+
+/** The Avro type check; avsc reports every bad leaf, we keep the first. */
+function schemaProblem(avroType: Type, payload: unknown): Problem | undefined {
+  let first: Problem | undefined;
+  avroType.isValid(payload, {
+    errorHook: (path, value, type) => {
+      first ??= { path, reason: avroReason(value, type) };
+    },
+  });
+  return first;
+}
+
+/**
+ * Walks the value alongside the schema JSON (which carries the rule attributes avsc
+ * drops). `undeclared` reports keys the schema does not know; otherwise it checks rules.
+ */
+function walk(
+  schema: AvroSchema,
+  value: unknown,
+  path: Path,
+  named: ReadonlyMap<string, AvroNamedSchema>,
+  mode: 'undeclared' | 'rules',
+): Problem | undefined {
+  if (typeof schema === 'string') {
+    if (isPrimitive(schema)) return undefined;
+    const target = named.get(fullNameOf(schema, undefined));
+    return target ? walk(target, value, path, named, mode) : undefined;
+  }
+  if (Array.isArray(schema)) {
+    // Rules apply to the one non-null branch of a nullable union; null has nothing to check.
+    const branches = schema.filter((branch) => branch !== 'null');
+    const [only] = branches;
+    return value !== null && branches.length === 1 && only !== undefined
+      ? walk(only, value, path, named, mode)
+      : undefined;
+  }
+  if (schema.type === 'array') {
+    if (!Array.isArray(value)) return undefined;
+    for (const [index, item] of value.entries()) {
+      const problem = walk(schema.items, item, [...path, index], named, mode);
+      if (problem) return problem;
+    }
+    return undefined;
+  }
+  if (schema.type !== 'record' || !isPlainObject(value)) return undefined;
+  if (mode === 'undeclared') {
+    const declared = new Set(schema.fields.map((field) => field.name));
+    // Undefined values count as absent, as they would after JSON serialisation.
+    const extra = Object.keys(value).find((key) => !declared.has(key) && value[key] !== undefined);
+    if (extra !== undefined) {
+      return { path: [...path, extra], reason: `is not a field of ${schema.name} (check the spelling)` };
+    }
+  }
+  for (const field of schema.fields) {
+    const fieldValue = value[field.name];
+    if (fieldValue === undefined || fieldValue === null) continue;
+    const fieldPath = [...path, field.name];
+    if (mode === 'rules') {
+      const reason = checkRules(field, fieldValue);
+      if (reason) return { path: fieldPath, reason };
+    }
+    const problem = walk(field.type, fieldValue, fieldPath, named, mode);
+    if (problem) return problem;
+  }
+  return undefined;
+}
+
+const namedTypesCache = new WeakMap<object, Map<string, AvroNamedSchema>>();
+
+/**
+ * Throws EventValidationError naming the first bad field, or UnknownEventTypeError.
+ * Unknown fields are rejected too: Avro would silently drop them, hiding producer typos.
+ */
+export function validateEvent(type: string, payload: unknown): void {
+  const definition = getEventDefinition(type);
+  if (!isPlainObject(payload)) {
+    throw new EventValidationError(type, '(event)', `must be an object (got ${describeValue(payload)})`);
+  }
+  let named = namedTypesCache.get(definition.schema);
+  if (!named) {
+    named = collectNamedTypes(definition.schema);
+    namedTypesCache.set(definition.schema, named);
+  }
+  const problem =
+    walk(definition.schema, payload, [], named, 'undeclared') ??
+    schemaProblem(definition.avroType, payload) ??
+    walk(definition.schema, payload, [], named, 'rules');
+  if (problem) throw new EventValidationError(type, formatPath(problem.path), problem.reason);
+}
+
+/** Type guard form of validateEvent for callers that prefer a boolean. */
+export function isValidEvent<T extends EventType>(type: T, payload: unknown): payload is EventMap[T] {
+  try {
+    validateEvent(type, payload);
+    return true;
+  } catch (error) {
+    if (error instanceof EventValidationError) return false;
+    throw error;
+  }
+}

@@ -1,0 +1,36 @@
+import { Kafka, logLevel, type LogEntry, type logCreator } from 'kafkajs';
+import { createLogger } from '../observability/logger';
+
+export interface KafkaConnectionOptions {
+  brokers: string[];
+  clientId?: string;
+}
+
+const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
+  [logLevel.ERROR]: 'error',
+  [logLevel.WARN]: 'warn',
+  [logLevel.INFO]: 'info',
+  [logLevel.DEBUG]: 'debug',
+};
+
+/** Routes kafkajs' own logging into the structured logger. */
+const kafkaLogCreator: logCreator = () => {
+  const logger = createLogger('kafkajs');
+  return ({ level, log }: LogEntry) => {
+    const { message, ...rest } = log;
+    logger[LEVELS[level] ?? 'info'](rest, message);
+  };
+};
+
+export function createKafka(options: KafkaConnectionOptions): Kafka {
+  // Tidings' producers choose the Java-compatible partitioner explicitly; the notice is noise.
+  process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
+  return new Kafka({
+    clientId: options.clientId ?? 'tidings',
+    brokers: options.brokers,
+    // kafkajs logs every retriable protocol error at ERROR; WARN keeps real problems visible.
+    logLevel: logLevel.WARN,
+    logCreator: kafkaLogCreator,
+    retry: { initialRetryTime: 100, retries: 8 },
+  });
+}

@@ -1,0 +1,136 @@
+import type { Db, Trx } from '../db/database';
+import { ProviderError, TidingsError, describe } from '../errors';
+import type { EventMap, EventType, PaymentSucceeded } from '../events/generated';
+import type { EventHandler } from '../consumer/consumer-runtime';
+import type { EventRecord } from '../consumer/messages';
+import { createLogger, type Logger } from '../observability/logger';
+import { renderEmail } from './email/render';
+import type { SmtpMailer } from './email/smtp-mailer';
+
+export interface NotificationHandlerOptions {
+  db: Db;
+  mailer: SmtpMailer;
+  /** Concurrent provider sends per chunk. Default 16. */
+  sendConcurrency?: number;
+  logger?: Logger;
+}
+
+export interface NotificationStats {
+  emailsSent: number;
+  receiptsStored: number;
+}
+
+interface LedgerRow {
+  id: string;
+  event_id: string;
+  channel: string;
+  recipient: string;
+  attempts: number;
+}
+
+/**
+ * Turns events into notifications. In the effects transaction it stores a receipt per
+ * PAYMENT_SUCCEEDED and a `pending` ledger row per (event, channel, recipient); after the
+ * commit it sends what is pending and marks it `sent`. A redelivered event finds its ledger
+ * row already `sent` and sends nothing; the only duplicate left is a crash between the
+ * provider accepting and the ledger update (documented in the README).
+ */
+export class NotificationHandler implements EventHandler {
+  readonly stats: NotificationStats = { emailsSent: 0, receiptsStored: 0 };
+  private readonly logger: Logger;
+
+  constructor(private readonly options: NotificationHandlerOptions) {
+    this.logger = options.logger ?? createLogger('notifications');
+  }
+
+  async apply(events: EventRecord[], trx: Trx): Promise<void> {
+    const receipts = events.filter((e) => e.type === 'PAYMENT_SUCCEEDED').map((e) => receiptRow(e.payload as unknown as PaymentSucceeded));
+    if (receipts.length > 0) {
+      await trx('receipts').insert(receipts).onConflict('event_id').ignore();
+      this.stats.receiptsStored += receipts.length;
+    }
+    const ledger = events.map((e) => ({
+      event_id: e.eventId,
+      event_type: e.type,
+      channel: 'email',
+      recipient: recipientEmail(e),
+      status: 'pending',
+    }));
+    await trx('delivery_ledger').insert(ledger).onConflict(['event_id', 'channel', 'recipient']).ignore();
+  }
+
+  async afterCommit(events: EventRecord[]): Promise<void> {
+    const byId = new Map(events.map((e) => [e.eventId, e]));
+    const pending: LedgerRow[] = await this.options.db('delivery_ledger')
+      .whereIn('event_id', [...byId.keys()])
+      .andWhere({ status: 'pending' })
+      .select('id', 'event_id', 'channel', 'recipient', 'attempts');
+    const failures: unknown[] = [];
+    await forEachLimited(pending, this.options.sendConcurrency ?? 16, async (row) => {
+      const event = byId.get(row.event_id);
+      if (!event) return;
+      try {
+        await this.sendEmail(row, event);
+      } catch (error) {
+        failures.push(error);
+      }
+    });
+    // Until the retry tiers take over, a failed send fails the chunk so it is redelivered.
+    const first = failures[0];
+    if (first !== undefined) throw first;
+  }
+
+  private async sendEmail(row: LedgerRow, event: EventRecord): Promise<void> {
+    const started = Date.now();
+    try {
+      const type = event.type;
+      const content = renderEmail(type, event.payload as unknown as EventMap[EventType]);
+      const { messageId } = await this.options.mailer.send({
+        to: row.recipient,
+        ...content,
+        headers: { 'X-Tidings-Event-Id': event.eventId, 'X-Tidings-Event-Type': type },
+      });
+      await this.options.db('delivery_ledger')
+        .where({ id: row.id })
+        .update({ status: 'sent', provider: this.options.mailer.name, provider_message_id: messageId, attempts: row.attempts + 1, error: null, updated_at: new Date() });
+      this.stats.emailsSent++;
+      this.logger.debug({ eventId: event.eventId, type, ms: Date.now() - started }, 'email sent');
+    } catch (error) {
+      const status = error instanceof TidingsError && !error.retriable ? 'failed' : 'pending';
+      await this.options.db('delivery_ledger')
+        .where({ id: row.id })
+        .update({ status, provider: this.options.mailer.name, attempts: row.attempts + 1, error: describe(error).slice(0, 2000), updated_at: new Date() });
+      this.logger.warn({ eventId: event.eventId, type: event.type, error: describe(error) }, 'email not sent');
+      if (error instanceof ProviderError && error.retriable) throw error;
+    }
+  }
+}
+
+function recipientEmail(event: EventRecord): string {
+  const recipient = event.payload.recipient as { email?: unknown } | undefined;
+  return typeof recipient?.email === 'string' ? recipient.email.toLowerCase() : '';
+}
+
+function receiptRow(p: PaymentSucceeded): Record<string, unknown> {
+  return {
+    event_id: p.event_id,
+    payment_id: p.payment_id,
+    user_id: p.user_id,
+    order_id: p.order_id ?? null,
+    amount_minor: p.amount.amount_minor,
+    currency: p.amount.currency,
+    card_last4: p.card_last4 ?? null,
+    paid_at: new Date(p.occurred_at),
+  };
+}
+
+async function forEachLimited<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await work(item);
+    }
+  });
+  await Promise.all(workers);
+}

@@ -1,0 +1,49 @@
+import type { Kafka } from 'kafkajs';
+import { resolveEndpoints, type Endpoints } from './config/env';
+import { createDb, type Db } from './db/database';
+import { createKafka } from './kafka/client';
+import { DEFAULT_TOPICS, type TopicNames } from './kafka/topics';
+import { Publisher, type PublisherOptions } from './producer/publisher';
+import { EventRegistry } from './registry/event-registry';
+
+export interface PlatformOptions {
+  endpoints?: Endpoints;
+  topics?: TopicNames;
+  clientId?: string;
+  /** Register schemas on first publish. Default false: `tidings schemas register` does it. */
+  autoRegisterSchemas?: boolean;
+}
+
+/**
+ * The shared connections of one Tidings process: Kafka, the schema registry and PostgreSQL,
+ * built once from the environment. Producers, consumer groups and the CLI all start here.
+ */
+export class Platform {
+  readonly endpoints: Endpoints;
+  readonly topics: TopicNames;
+  readonly kafka: Kafka;
+  readonly registry: EventRegistry;
+  private database: Db | undefined;
+
+  constructor(options: PlatformOptions = {}) {
+    this.endpoints = options.endpoints ?? resolveEndpoints();
+    this.topics = options.topics ?? DEFAULT_TOPICS;
+    this.kafka = createKafka({ brokers: this.endpoints.kafkaBrokers, clientId: options.clientId ?? 'tidings' });
+    this.registry = new EventRegistry({ url: this.endpoints.schemaRegistryUrl, autoRegister: options.autoRegisterSchemas ?? false });
+  }
+
+  /** PostgreSQL, connected on first use. */
+  get db(): Db {
+    this.database ??= createDb(this.endpoints.databaseUrl);
+    return this.database;
+  }
+
+  createPublisher(options: Omit<PublisherOptions, 'kafka' | 'registry' | 'topics'> = {}): Publisher {
+    return new Publisher({ ...options, kafka: this.kafka, registry: this.registry, topics: this.topics });
+  }
+
+  async close(): Promise<void> {
+    await this.database?.destroy();
+    this.database = undefined;
+  }
+}

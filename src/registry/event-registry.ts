@@ -1,0 +1,177 @@
+import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import type { Type } from 'avsc';
+import { MalformedMessageError, RegistryError, describe } from '../errors';
+import { findDefinitionByRecordName, getEventDefinition, type EventDefinition } from '../events/catalog';
+import type { EventType } from '../events/generated';
+
+/**
+ * Confluent wire format: magic byte 0, 4-byte big-endian schema id, Avro binary.
+ * Subjects follow TopicRecordNameStrategy: `<topic>-<record full name>`.
+ */
+const MAGIC_BYTE = 0;
+const HEADER_LENGTH = 5;
+
+export type Compatibility = 'BACKWARD' | 'BACKWARD_TRANSITIVE' | 'FULL' | 'FULL_TRANSITIVE' | 'FORWARD' | 'FORWARD_TRANSITIVE';
+
+export interface EventRegistryOptions {
+  url: string;
+  /** Register a schema on first use instead of requiring `tidings schemas register`. Default false. */
+  autoRegister?: boolean;
+  compatibility?: Compatibility;
+}
+
+export interface DecodedEvent {
+  schemaId: number;
+  definition: EventDefinition;
+  payload: Record<string, unknown>;
+}
+
+export function subjectFor(topic: string, definition: EventDefinition): string {
+  return `${topic}-${definition.recordName}`;
+}
+
+export class EventRegistry {
+  private readonly client: SchemaRegistry;
+  private readonly ids = new Map<string, Promise<number>>();
+  private readonly readers = new Map<number, Promise<{ definition: EventDefinition; read: (buf: Buffer) => Record<string, unknown> }>>();
+
+  constructor(private readonly options: EventRegistryOptions) {
+    this.client = new SchemaRegistry({ host: options.url });
+  }
+
+  get url(): string {
+    return this.options.url;
+  }
+
+  /** Registers the schema of `type` under `<topic>-<record>` with the configured compatibility. */
+  async register(type: EventType, topic: string): Promise<{ subject: string; id: number }> {
+    const definition = getEventDefinition(type);
+    const subject = subjectFor(topic, definition);
+    try {
+      const { id } = await this.client.register(
+        { type: SchemaType.AVRO, schema: JSON.stringify(definition.schema) },
+        { subject, compatibility: COMPATIBILITY[this.options.compatibility ?? 'BACKWARD'] },
+      );
+      this.ids.set(subject, Promise.resolve(id));
+      return { subject, id };
+    } catch (error) {
+      throw registryError(`registering ${subject}`, error);
+    }
+  }
+
+  /** The id of this event type's schema on `topic`; cached after the first look-up. */
+  schemaId(type: EventType, topic: string): Promise<number> {
+    const definition = getEventDefinition(type);
+    const subject = subjectFor(topic, definition);
+    let id = this.ids.get(subject);
+    if (!id) {
+      id = this.lookUp(type, topic, subject, definition);
+      // A failed look-up must not be cached: the schema may be registered a moment later.
+      id.catch(() => this.ids.delete(subject));
+      this.ids.set(subject, id);
+    }
+    return id;
+  }
+
+  /** Encodes an already validated payload in the Confluent wire format. */
+  async encode(type: EventType, topic: string, payload: unknown): Promise<Buffer> {
+    const id = await this.schemaId(type, topic);
+    return frame(id, getEventDefinition(type).avroType, payload);
+  }
+
+  /**
+   * Decodes a message value with the writer's schema (fetched by id, cached) resolved into
+   * this build's reader schema, so events written by older or newer producers still decode.
+   */
+  async decode(value: Buffer | null): Promise<DecodedEvent> {
+    if (!value || value.length < HEADER_LENGTH) {
+      throw new MalformedMessageError(`message value too short for the Confluent wire format (${value?.length ?? 0} bytes)`);
+    }
+    if (value[0] !== MAGIC_BYTE) {
+      throw new MalformedMessageError(`unknown magic byte ${value[0]} (expected ${MAGIC_BYTE})`);
+    }
+    const schemaId = value.readInt32BE(1);
+    const reader = await this.readerFor(schemaId);
+    try {
+      return { schemaId, definition: reader.definition, payload: reader.read(value.subarray(HEADER_LENGTH)) };
+    } catch (error) {
+      throw new MalformedMessageError(`Avro body does not match schema ${schemaId}: ${describe(error)}`, error);
+    }
+  }
+
+  private async lookUp(type: EventType, topic: string, subject: string, definition: EventDefinition): Promise<number> {
+    if (this.options.autoRegister) return (await this.register(type, topic)).id;
+    try {
+      return await this.client.getRegistryIdBySchema(subject, {
+        type: SchemaType.AVRO,
+        schema: JSON.stringify(definition.schema),
+      });
+    } catch (error) {
+      if (isNotFound(error)) {
+        throw new RegistryError(
+          `schema of ${type} is not registered under subject "${subject}"; run \`tidings schemas register\``,
+          { retriable: false, cause: error },
+        );
+      }
+      throw registryError(`looking up ${subject}`, error);
+    }
+  }
+
+  private readerFor(schemaId: number): ReturnType<EventRegistry['buildReader']> {
+    let reader = this.readers.get(schemaId);
+    if (!reader) {
+      reader = this.buildReader(schemaId);
+      reader.catch(() => this.readers.delete(schemaId));
+      this.readers.set(schemaId, reader);
+    }
+    return reader;
+  }
+
+  private async buildReader(
+    schemaId: number,
+  ): Promise<{ definition: EventDefinition; read: (buf: Buffer) => Record<string, unknown> }> {
+    let writer: Type;
+    try {
+      // For Avro the client parses the writer schema into an avsc Type (and caches it by id).
+      writer = (await this.client.getSchema(schemaId)) as unknown as Type;
+    } catch (error) {
+      if (isNotFound(error)) throw new MalformedMessageError(`schema id ${schemaId} is unknown to the registry`, error);
+      throw registryError(`fetching schema ${schemaId}`, error);
+    }
+    const recordName = writer.name;
+    const definition = recordName ? findDefinitionByRecordName(recordName) : undefined;
+    if (!definition) {
+      throw new MalformedMessageError(`schema ${schemaId} (${recordName ?? 'unnamed'}) is not a known Tidings event`);
+    }
+    const reader: Type = definition.avroType;
+    const resolver = reader.equals(writer) ? undefined : reader.createResolver(writer);
+    return {
+      definition,
+      read: (buf) => {
+        const decoded: unknown = resolver ? reader.fromBuffer(buf, resolver) : reader.fromBuffer(buf);
+        return decoded as Record<string, unknown>;
+      },
+    };
+  }
+}
+
+export function frame(schemaId: number, type: Type, payload: unknown): Buffer {
+  const body = type.toBuffer(payload);
+  const out = Buffer.allocUnsafe(HEADER_LENGTH + body.length);
+  out[0] = MAGIC_BYTE;
+  out.writeInt32BE(schemaId, 1);
+  body.copy(out, HEADER_LENGTH);
+  return out;
+}
+
+function isNotFound(error: unknown): boolean {
+  const status = (error as { status?: number }).status;
+  return status === 404 || /not found/i.test(describe(error));
+}
+
+function registryError(action: string, error: unknown): RegistryError {
+  const status = (error as { status?: number }).status;
+  // 4xx answers (other than throttling) will not change on retry; network errors and 5xx may.
+  const retriable = status === undefined || status >= 500 || status === 429;
+  return new RegistryError(`${action} failed: ${describe(error)}`, { retriable, cause: error });
+}
