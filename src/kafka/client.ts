@@ -18,7 +18,10 @@ const kafkaLogCreator: logCreator = () => {
   const logger = createLogger('kafkajs');
   return ({ level, log }: LogEntry) => {
     const { message, ...rest } = log;
-    logger[LEVELS[level] ?? 'info'](rest, message);
+    // Publishes are bounded on purpose (a caller needs an answer; the outbox is the path that
+    // never gives up), so kafkajs' notice about limited idempotent retries is expected.
+    const quiet = message.startsWith('Limiting retries for the idempotent producer');
+    logger[quiet ? 'debug' : (LEVELS[level] ?? 'info')](rest, message);
   };
 };
 
