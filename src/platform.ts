@@ -3,6 +3,7 @@ import { resolveEndpoints, type Endpoints } from './config/env';
 import { createDb, type Db } from './db/database';
 import { createKafka } from './kafka/client';
 import { DEFAULT_TOPICS, type TopicNames } from './kafka/topics';
+import { Outbox } from './outbox/outbox';
 import { Publisher, type PublisherOptions } from './producer/publisher';
 import { EventRegistry } from './registry/event-registry';
 
@@ -40,6 +41,11 @@ export class Platform {
 
   createPublisher(options: Omit<PublisherOptions, 'kafka' | 'registry' | 'topics'> = {}): Publisher {
     return new Publisher({ ...options, kafka: this.kafka, registry: this.registry, topics: this.topics });
+  }
+
+  /** The transactional outbox for this platform's topics; run the outbox relay to publish it. */
+  createOutbox(): Outbox {
+    return new Outbox({ registry: this.registry, topics: this.topics });
   }
 
   async close(): Promise<void> {

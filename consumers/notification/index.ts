@@ -8,6 +8,9 @@ export const NOTIFICATION_GROUP = 'tidings.notification';
 export interface NotificationConsumerOptions {
   groupId?: string;
   chunkSize?: number;
+  /** Delay of each retry tier; default 10 s, 1 min, 10 min, 1 h. */
+  retryDelaysMs?: readonly number[];
+  outageBackoff?: { initialMs: number; maxMs: number };
 }
 
 export interface NotificationConsumer {
@@ -28,7 +31,12 @@ export async function startNotificationConsumer(platform: Platform, options: Not
     db: platform.db,
     registry: platform.registry,
     groupId: options.groupId ?? NOTIFICATION_GROUP,
+    name: 'notification',
     topics: [platform.topics.auth, platform.topics.payment],
+    // A user's payment notifications go out in order even when one of them is being retried.
+    orderedTopics: [platform.topics.payment],
+    retryDelaysMs: options.retryDelaysMs,
+    outageBackoff: options.outageBackoff,
     handler,
     chunkSize: options.chunkSize,
   });

@@ -1,58 +1,83 @@
-import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
-import type { Db, Trx } from '../db/database';
-import { MalformedMessageError } from '../errors';
-import type { EventType } from '../events/generated';
+import { Partitioners, type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
+import type { Db } from '../db/database';
+import { describe } from '../errors';
+import { ensureTopics } from '../kafka/topics';
 import { createLogger, type Logger } from '../observability/logger';
+import { faultPoint } from '../observability/fault-injection';
 import type { EventRegistry } from '../registry/event-registry';
-import { toInboundRecord, type EventRecord, type InboundRecord } from './messages';
+import { backoffDelay } from './backoff';
+import { ChunkProcessor, type ConsumerStats, type Route } from './chunk-processor';
+import type { EventHandler } from './event-handler';
+import { dueAtOf } from './failure-headers';
+import { KeyHolds } from './key-holds';
+import { toInboundRecord } from './messages';
+import { DEFAULT_RETRY_DELAYS_MS, retryTopics, topologyTopicSpecs, type RetryTopology } from './retry-topology';
 
-/**
- * What a consumer group does with events. `apply` runs inside the PostgreSQL transaction
- * that also records the events in the inbox, and sees only events this group has not
- * processed before. `afterCommit` runs once that transaction has committed and before the
- * offsets are committed, with every event of the chunk (new or redelivered): it performs
- * side effects guarded by their own ledger, such as sending email.
- */
-export interface EventHandler {
-  apply(events: EventRecord[], trx: Trx): Promise<void>;
-  afterCommit?(events: EventRecord[]): Promise<void>;
-}
+export type { ConsumerStats } from './chunk-processor';
+export type { DeliveryFailure, EventHandler } from './event-handler';
 
 export interface ConsumerRuntimeOptions {
   kafka: Kafka;
   db: Db;
   registry: EventRegistry;
+  /** Kafka consumer group id, e.g. `tidings.notification`. Retry tiers use `<groupId>.retry`. */
   groupId: string;
+  /** Short name used in retry/DLQ topic names, e.g. `notification`. */
+  name: string;
+  /** Source topics. */
   topics: string[];
+  /** Sources whose keys stay in order through retries (later events wait behind a retried one). */
+  orderedTopics?: string[];
+  /** Delay of each retry tier. Default 10 s, 1 min, 10 min, 1 h. */
+  retryDelaysMs?: readonly number[];
   handler: EventHandler;
-  /** Events per database transaction. Default 500. */
+  /** Records per database transaction. Default 500. */
   chunkSize?: number;
-  /** Start a new group at the beginning of the topics. Default true: no event is skipped. */
+  /** A new group starts at the beginning of its topics. Default true: no event is skipped. */
   fromBeginning?: boolean;
+  /** Backoff while PostgreSQL, the registry or the broker is unreachable. Default 200 ms doubling to 30 s. */
+  outageBackoff?: { initialMs: number; maxMs: number };
   logger?: Logger;
 }
 
-export interface ConsumerStats {
-  processed: number;
-  duplicates: number;
-  malformed: number;
-  batches: number;
-}
-
+/**
+ * The consumer runtime every Tidings consumer group runs on. Two Kafka consumers share one
+ * processing pipeline: the main one reads the source topics, the retry one reads the
+ * group's retry tiers and waits for each record's due time by pausing only its partition.
+ * Per chunk: effects in one PostgreSQL transaction with the inbox, side effects after the
+ * commit, failures routed to a retry tier or the DLQ, and only then the offset commit.
+ */
 export class ConsumerRuntime {
-  readonly stats: ConsumerStats = { processed: 0, duplicates: 0, malformed: 0, batches: 0 };
-  private readonly consumer: Consumer;
+  readonly stats: ConsumerStats = { processed: 0, duplicates: 0, malformed: 0, retried: 0, deadLettered: 0, heldBack: 0, chunks: 0, infrastructureRetries: 0 };
+  readonly topology: RetryTopology;
+  readonly holds: KeyHolds;
   private readonly logger: Logger;
+  private readonly processor: ChunkProcessor;
+  private readonly main: Consumer;
+  private readonly retry: Consumer;
+  private readonly producer: Producer;
+  private readonly resumeTimers = new Set<NodeJS.Timeout>();
   private running = false;
 
   constructor(private readonly options: ConsumerRuntimeOptions) {
     this.logger = options.logger ?? createLogger(`consumer:${options.groupId}`);
-    this.consumer = options.kafka.consumer({
+    this.topology = { name: options.name, sources: options.topics, delaysMs: options.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS };
+    this.holds = new KeyHolds(options.db, options.groupId);
+    this.processor = new ChunkProcessor({
+      db: options.db,
+      registry: options.registry,
       groupId: options.groupId,
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3_000,
-      maxBytesPerPartition: 1024 * 1024,
+      topology: this.topology,
+      orderedSources: new Set(options.orderedTopics ?? []),
+      holds: this.holds,
+      handler: options.handler,
+      logger: this.logger,
+      stats: this.stats,
     });
+    const consumerOptions = { sessionTimeout: 30_000, heartbeatInterval: 3_000, maxBytesPerPartition: 1024 * 1024 };
+    this.main = options.kafka.consumer({ ...consumerOptions, groupId: options.groupId });
+    this.retry = options.kafka.consumer({ ...consumerOptions, groupId: `${options.groupId}.retry`, maxWaitTimeInMs: 1000 });
+    this.producer = options.kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
   }
 
   get groupId(): string {
@@ -62,21 +87,22 @@ export class ConsumerRuntime {
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topics: this.options.topics, fromBeginning: this.options.fromBeginning ?? true });
-    await this.consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 1,
-      eachBatch: (payload) => this.onBatch(payload),
-    });
+    await this.ensureTopology();
+    await this.producer.connect();
+    const fromBeginning = this.options.fromBeginning ?? true;
+    await Promise.all([this.main.connect(), this.retry.connect()]);
+    await this.main.subscribe({ topics: this.topology.sources, fromBeginning });
+    await this.retry.subscribe({ topics: retryTopics(this.topology), fromBeginning: true });
+    const run = { autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1 } as const;
+    await this.main.run({ ...run, eachBatch: (payload) => this.onBatch(payload, false) });
+    await this.retry.run({ ...run, eachBatch: (payload) => this.onBatch(payload, true) });
   }
 
-  /** Resolves once the consumer has joined its group and been assigned partitions. */
+  /** Resolves once the main consumer has joined its group. */
   async waitForAssignment(timeoutMs = 30_000): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${this.groupId} not assigned after ${timeoutMs} ms`)), timeoutMs);
-      const remove = this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
+      const remove = this.main.on(this.main.events.GROUP_JOIN, () => {
         clearTimeout(timer);
         remove();
         resolve();
@@ -84,24 +110,58 @@ export class ConsumerRuntime {
     });
   }
 
-  /** Finishes the chunk in progress, commits its offsets and leaves the group. Idempotent. */
+  /** Lets the chunk in progress finish (or abandons it uncommitted), then leaves the groups. Idempotent. */
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
-    await this.consumer.disconnect();
+    for (const timer of this.resumeTimers) clearTimeout(timer);
+    this.resumeTimers.clear();
+    await Promise.all([this.main.disconnect(), this.retry.disconnect()]);
+    await this.producer.disconnect();
   }
 
-  private async onBatch({ batch, heartbeat, resolveOffset, commitOffsetsIfNecessary, isRunning, isStale }: EachBatchPayload): Promise<void> {
+  private async ensureTopology(): Promise<void> {
+    const admin = this.options.kafka.admin();
+    await admin.connect();
+    try {
+      const { topics } = await admin.fetchTopicMetadata({ topics: this.topology.sources });
+      const partitions = new Map(topics.map((t) => [t.name, t.partitions.length]));
+      await ensureTopics(admin, topologyTopicSpecs(this.topology, (source) => partitions.get(source) ?? 1));
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  private async onBatch(payload: EachBatchPayload, isRetryTier: boolean): Promise<void> {
+    const { batch, heartbeat, resolveOffset, commitOffsetsIfNecessary, isRunning, isStale, pause } = payload;
     const chunkSize = this.options.chunkSize ?? 500;
-    for (let start = 0; start < batch.messages.length; start += chunkSize) {
+    let messages = batch.messages;
+    if (isRetryTier) {
+      // Records in a tier are due in order; stop at the first one that is not due yet and
+      // pause just this partition until then. Other partitions and tiers keep flowing.
+      const now = Date.now();
+      const firstNotDue = messages.findIndex((m) => dueAtOf(toInboundRecord(batch.topic, batch.partition, m)) > now);
+      if (firstNotDue >= 0) {
+        const dueAt = dueAtOf(toInboundRecord(batch.topic, batch.partition, messages[firstNotDue]!));
+        messages = messages.slice(0, firstNotDue);
+        const resume = pause();
+        const timer = setTimeout(() => {
+          this.resumeTimers.delete(timer);
+          resume();
+        }, dueAt - now);
+        this.resumeTimers.add(timer);
+      }
+    }
+    for (let start = 0; start < messages.length; start += chunkSize) {
       if (!isRunning() || isStale()) return;
-      const slice = batch.messages.slice(start, start + chunkSize);
+      const slice = messages.slice(start, start + chunkSize);
       const records = slice.map((m) => toInboundRecord(batch.topic, batch.partition, m));
-      await this.processChunk(records);
-      const last = slice[slice.length - 1];
-      if (!last) continue;
+      const done = await this.untilDone(() => this.processAndRoute(records), heartbeat, isRunning);
+      if (!done) return;
+      const last = slice[slice.length - 1]!;
+      faultPoint('consumer.before-offset-commit');
       resolveOffset(last.offset);
-      // Offsets are committed only after the database transaction has committed.
+      // Offsets are committed only after the database commit and the retry/DLQ records are acknowledged.
       await commitOffsetsIfNecessary({
         topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() }] }],
       });
@@ -109,60 +169,44 @@ export class ConsumerRuntime {
     }
   }
 
-  private async processChunk(records: InboundRecord[]): Promise<void> {
-    this.stats.batches++;
-    const events: EventRecord[] = [];
-    for (const record of records) {
-      const decoded = await this.decode(record);
-      if (decoded) events.push(decoded);
-    }
-    if (events.length === 0) return;
-    const fresh = await this.options.db.transaction(async (trx) => {
-      const inserted = await this.recordInInbox(events, trx);
-      const newEvents = events.filter((e) => inserted.has(e.eventId));
-      if (newEvents.length > 0) await this.options.handler.apply(newEvents, trx);
-      return newEvents;
-    });
-    this.stats.processed += fresh.length;
-    this.stats.duplicates += events.length - fresh.length;
-    if (this.options.handler.afterCommit) await this.options.handler.afterCommit(events);
+  private async processAndRoute(records: ReturnType<typeof toInboundRecord>[]): Promise<void> {
+    const routes = await this.processor.process(records);
+    faultPoint('consumer.after-db-commit');
+    await this.produce(routes);
   }
 
-  /** Inserts inbox rows; returns the event ids that were new to this group. */
-  private async recordInInbox(events: EventRecord[], trx: Trx): Promise<Set<string>> {
-    const unique = new Map<string, EventRecord>();
-    for (const e of events) if (!unique.has(e.eventId)) unique.set(e.eventId, e);
-    const rows = await trx('inbox')
-      .insert(
-        [...unique.values()].map((e) => ({
-          consumer_group: this.options.groupId,
-          event_id: e.eventId,
-          event_type: e.type,
-          topic: e.topic,
-          partition: e.partition,
-          offset: e.offset,
-        })),
-      )
-      .onConflict(['consumer_group', 'event_id'])
-      .ignore()
-      .returning('event_id');
-    return new Set(rows.map((r: { event_id: string }) => r.event_id));
+  private async produce(routes: Route[]): Promise<void> {
+    if (routes.length === 0) return;
+    const byTopic = new Map<string, Route['message'][]>();
+    for (const r of routes) byTopic.set(r.topic, [...(byTopic.get(r.topic) ?? []), r.message]);
+    await this.producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
   }
 
-  private async decode(record: InboundRecord): Promise<EventRecord | undefined> {
-    try {
-      const decoded = await this.options.registry.decode(record.value);
-      const eventId = decoded.payload.event_id;
-      if (typeof eventId !== 'string') throw new MalformedMessageError('decoded event has no event_id');
-      return { ...record, type: decoded.definition.type as EventType, eventId, schemaId: decoded.schemaId, payload: decoded.payload };
-    } catch (error) {
-      if (!(error instanceof MalformedMessageError)) throw error;
-      this.stats.malformed++;
-      this.logger.warn(
-        { topic: record.topic, partition: record.partition, offset: record.offset, code: error.code, reason: error.message },
-        'skipping malformed message',
-      );
-      return undefined;
+  /**
+   * Runs `work` until it succeeds. A failure here is an outage (PostgreSQL, the registry or
+   * the broker): the chunk is retried as it is with backoff, never skipped or dead-lettered.
+   * Returns false if the consumer is stopping.
+   */
+  private async untilDone(work: () => Promise<void>, heartbeat: () => Promise<void>, isRunning: () => boolean): Promise<boolean> {
+    const backoff = this.options.outageBackoff ?? { initialMs: 200, maxMs: 30_000 };
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await work();
+        return true;
+      } catch (error) {
+        this.stats.infrastructureRetries++;
+        const wait = backoffDelay(attempt, backoff.initialMs, backoff.maxMs);
+        this.logger.warn({ attempt: attempt + 1, retryInMs: wait, error: describe(error) }, 'chunk failed: infrastructure unavailable, retrying the same chunk');
+        await sleepWhileRunning(wait, isRunning);
+        if (!isRunning()) return false;
+        // Keeps the group membership through long outages; a rebalance ends this chunk's ownership.
+        await heartbeat();
+      }
     }
   }
+}
+
+async function sleepWhileRunning(ms: number, isRunning: () => boolean): Promise<void> {
+  const until = Date.now() + ms;
+  while (Date.now() < until && isRunning()) await new Promise((r) => setTimeout(r, Math.min(250, until - Date.now())));
 }

@@ -1,7 +1,8 @@
 import type { Db, Trx } from '../db/database';
-import { ProviderError, TidingsError, describe } from '../errors';
+import { TidingsError, describe } from '../errors';
+import { faultPoint } from '../observability/fault-injection';
 import type { EventMap, EventType, PaymentSucceeded } from '../events/generated';
-import type { EventHandler } from '../consumer/consumer-runtime';
+import type { DeliveryFailure, EventHandler } from '../consumer/event-handler';
 import type { EventRecord } from '../consumer/messages';
 import { createLogger, type Logger } from '../observability/logger';
 import { renderEmail } from './email/render';
@@ -59,50 +60,63 @@ export class NotificationHandler implements EventHandler {
     await trx('delivery_ledger').insert(ledger).onConflict(['event_id', 'channel', 'recipient']).ignore();
   }
 
-  async afterCommit(events: EventRecord[]): Promise<void> {
+  async deliver(events: EventRecord[]): Promise<DeliveryFailure[]> {
     const byId = new Map(events.map((e) => [e.eventId, e]));
     const pending: LedgerRow[] = await this.options.db('delivery_ledger')
       .whereIn('event_id', [...byId.keys()])
       .andWhere({ status: 'pending' })
       .select('id', 'event_id', 'channel', 'recipient', 'attempts');
-    const failures: unknown[] = [];
+    const failures: DeliveryFailure[] = [];
     await forEachLimited(pending, this.options.sendConcurrency ?? 16, async (row) => {
       const event = byId.get(row.event_id);
       if (!event) return;
-      try {
-        await this.sendEmail(row, event);
-      } catch (error) {
-        failures.push(error);
-      }
+      const error = await this.sendEmail(row, event);
+      if (error !== undefined) failures.push({ eventId: row.event_id, error });
     });
-    // Until the retry tiers take over, a failed send fails the chunk so it is redelivered.
-    const first = failures[0];
-    if (first !== undefined) throw first;
+    return failures;
   }
 
-  private async sendEmail(row: LedgerRow, event: EventRecord): Promise<void> {
+  /** Sends one pending email and records the outcome; returns the provider's error, if any. */
+  private async sendEmail(row: LedgerRow, event: EventRecord): Promise<unknown> {
     const started = Date.now();
+    let content;
     try {
-      const type = event.type;
-      const content = renderEmail(type, event.payload as unknown as EventMap[EventType]);
+      content = renderEmail(event.type, event.payload as unknown as EventMap[EventType]);
+    } catch (error) {
+      await this.recordAttempt(row, 'failed', { error });
+      return error;
+    }
+    try {
       const { messageId } = await this.options.mailer.send({
         to: row.recipient,
         ...content,
-        headers: { 'X-Tidings-Event-Id': event.eventId, 'X-Tidings-Event-Type': type },
+        headers: { 'X-Tidings-Event-Id': event.eventId, 'X-Tidings-Event-Type': event.type },
       });
-      await this.options.db('delivery_ledger')
-        .where({ id: row.id })
-        .update({ status: 'sent', provider: this.options.mailer.name, provider_message_id: messageId, attempts: row.attempts + 1, error: null, updated_at: new Date() });
+      faultPoint('notification.after-provider-accepted');
+      await this.recordAttempt(row, 'sent', { messageId });
       this.stats.emailsSent++;
-      this.logger.debug({ eventId: event.eventId, type, ms: Date.now() - started }, 'email sent');
+      this.logger.debug({ eventId: event.eventId, type: event.type, ms: Date.now() - started }, 'email sent');
+      return undefined;
     } catch (error) {
-      const status = error instanceof TidingsError && !error.retriable ? 'failed' : 'pending';
-      await this.options.db('delivery_ledger')
-        .where({ id: row.id })
-        .update({ status, provider: this.options.mailer.name, attempts: row.attempts + 1, error: describe(error).slice(0, 2000), updated_at: new Date() });
-      this.logger.warn({ eventId: event.eventId, type: event.type, error: describe(error) }, 'email not sent');
-      if (error instanceof ProviderError && error.retriable) throw error;
+      if (!(error instanceof TidingsError)) throw error;
+      // A rejected address will not be accepted later; anything else stays pending for a retry.
+      await this.recordAttempt(row, error.retriable ? 'pending' : 'failed', { error });
+      this.logger.warn({ eventId: event.eventId, type: event.type, code: error.code, error: error.message }, 'email not sent');
+      return error;
     }
+  }
+
+  private async recordAttempt(row: LedgerRow, status: 'sent' | 'pending' | 'failed', outcome: { messageId?: string; error?: unknown }): Promise<void> {
+    await this.options.db('delivery_ledger')
+      .where({ id: row.id })
+      .update({
+        status,
+        provider: this.options.mailer.name,
+        provider_message_id: outcome.messageId ?? null,
+        attempts: row.attempts + 1,
+        error: outcome.error === undefined ? null : describe(outcome.error).slice(0, 2000),
+        updated_at: new Date(),
+      });
   }
 }
 

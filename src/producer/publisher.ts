@@ -43,6 +43,21 @@ interface Pending {
 export const EVENT_TYPE_HEADER = 'tidings-event-type';
 export const EVENT_ID_HEADER = 'tidings-event-id';
 
+/** The headers every Tidings event carries, whether published directly or through the outbox. */
+export function eventHeaders(type: EventType, eventId: string, options: PublishOptions = {}): Record<string, string> {
+  return {
+    ...options.headers,
+    traceparent: childTraceparent(options.traceparent),
+    [EVENT_TYPE_HEADER]: type,
+    [EVENT_ID_HEADER]: eventId,
+  };
+}
+
+/** The topic an event type is published to. */
+export function topicForEvent(topics: TopicNames, type: EventType): string {
+  return topics[getEventDefinition(type).domain];
+}
+
 /**
  * The producer SDK. `publish` validates an event against its schema and business rules,
  * encodes it in the Confluent wire format and sends it keyed by `user_id` through an
@@ -80,7 +95,7 @@ export class Publisher {
   }
 
   topicFor(type: EventType): string {
-    return this.topics[getEventDefinition(type).domain];
+    return topicForEvent(this.topics, type);
   }
 
   async publish<T extends EventType>(type: T, event: EventMap[T], options: PublishOptions = {}): Promise<PublishResult> {
@@ -96,12 +111,7 @@ export class Publisher {
       value,
       partition,
       timestamp: String(event.occurred_at),
-      headers: {
-        ...options.headers,
-        traceparent: childTraceparent(options.traceparent),
-        [EVENT_TYPE_HEADER]: type,
-        [EVENT_ID_HEADER]: eventId,
-      },
+      headers: eventHeaders(type, eventId, options),
     };
     return new Promise<PublishResult>((resolve, reject) => {
       this.queue.push({ topic, partition, message, eventId, resolve, reject });

@@ -62,7 +62,9 @@ export async function createTestContext(options: { partitions?: number } = {}): 
       await mail.close();
       const cleanupAdmin = platform.kafka.admin();
       await cleanupAdmin.connect();
-      await cleanupAdmin.deleteTopics({ topics: [topics.auth, topics.payment] }).catch(() => undefined);
+      // Source topics and everything derived from them (retry tiers, DLQs) share the prefix.
+      const ours = (await cleanupAdmin.listTopics()).filter((t) => t.startsWith(`${id}.`));
+      await cleanupAdmin.deleteTopics({ topics: ours }).catch(() => undefined);
       await cleanupAdmin.disconnect();
       for (const def of listEventDefinitions()) {
         const subject = encodeURIComponent(subjectFor(topics[def.domain], def));

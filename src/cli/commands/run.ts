@@ -1,26 +1,43 @@
 import type { Command } from 'commander';
 import { startNotificationConsumer } from '../../../consumers/notification';
+import { startOutboxRelay } from '../../../consumers/outbox-relay';
+import { ConfigError } from '../../errors';
 import { createLogger } from '../../observability/logger';
 import { Platform } from '../../platform';
 
-const GROUPS = ['notification'] as const;
+/** A started group as `run` sees it: something to stop, and numbers to log when it has. */
+interface RunningGroup {
+  stop(): Promise<void>;
+  stats(): object;
+}
+
+const GROUPS: Record<string, (platform: Platform) => Promise<RunningGroup>> = {
+  notification: async (platform) => {
+    const consumer = await startNotificationConsumer(platform);
+    return { stop: () => consumer.stop(), stats: () => ({ group: consumer.runtime.groupId, ...consumer.runtime.stats }) };
+  },
+  'outbox-relay': async (platform) => {
+    const relay = await startOutboxRelay(platform);
+    return { stop: () => relay.stop(), stats: () => relay.stats };
+  },
+};
 
 export function registerRunCommand(program: Command): void {
+  const names = Object.keys(GROUPS).join(', ');
   program
     .command('run <group>')
-    .description(`run a consumer group until SIGTERM/SIGINT (groups: ${GROUPS.join(', ')})`)
+    .description(`run a consumer group until SIGTERM/SIGINT (groups: ${names})`)
     .action(async (group: string) => {
-      if (!(GROUPS as readonly string[]).includes(group)) {
-        throw new Error(`unknown consumer group "${group}" (known: ${GROUPS.join(', ')})`);
-      }
+      const start = GROUPS[group];
+      if (!start) throw new ConfigError(`unknown consumer group "${group}" (known: ${names})`);
       const logger = createLogger(`run:${group}`);
       const platform = new Platform({ clientId: `tidings-${group}` });
-      const consumer = await startNotificationConsumer(platform);
-      logger.info({ group: consumer.runtime.groupId }, 'consumer running');
+      const running = await start(platform);
+      logger.info(running.stats(), 'running');
       await new Promise<void>((resolve) => {
         const shutdown = (signal: string): void => {
-          logger.info({ signal }, 'stopping: finishing the chunk in progress');
-          void consumer
+          logger.info({ signal }, 'stopping: finishing the work in progress');
+          void running
             .stop()
             .then(() => platform.close())
             .finally(resolve);
@@ -28,6 +45,6 @@ export function registerRunCommand(program: Command): void {
         process.once('SIGTERM', () => shutdown('SIGTERM'));
         process.once('SIGINT', () => shutdown('SIGINT'));
       });
-      logger.info(consumer.runtime.stats, 'stopped');
+      logger.info(running.stats(), 'stopped');
     });
 }

@@ -1,0 +1,154 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Comparison, Measurement, Scenario, ScenarioResult } from './scenario';
+
+export interface ScenarioOutcome {
+  scenario: Scenario;
+  durationS: number;
+  result?: ScenarioResult;
+  error?: string;
+}
+
+export type Status = 'pass' | 'fail' | 'info' | 'n/a' | 'error';
+
+export interface Row {
+  scenario: string;
+  measurement: string;
+  value?: number;
+  unit?: string;
+  baseline?: string;
+  baselineValue?: number;
+  ratio?: number;
+  target?: string;
+  status: Status;
+  note?: string;
+}
+
+export interface RunInfo {
+  startedAt: string;
+  durationS: number;
+  commit: string;
+  node: string;
+  cpus: string;
+  options: { events: number; rounds: number; quick: boolean; only: string[] | null };
+}
+
+/** Turns every comparison into a table row; measurements no comparison mentions get an info row. */
+export function buildRows(outcomes: ScenarioOutcome[]): Row[] {
+  const lookup = (ref: string, scenario: string): Measurement | undefined => {
+    const [owner, name] = ref.includes('/') ? (ref.split('/', 2) as [string, string]) : [scenario, ref];
+    return outcomes.find((o) => o.scenario.name === owner)?.result?.measurements.find((m) => m.name === name);
+  };
+  const rows: Row[] = [];
+  for (const { scenario, result, error } of outcomes) {
+    if (!result) {
+      rows.push({ scenario: scenario.name, measurement: '—', status: 'error', note: error });
+      continue;
+    }
+    const mentioned = new Set<string>();
+    for (const c of result.comparisons) {
+      mentioned.add(c.measurement);
+      if (c.baseline) mentioned.add(c.baseline);
+      rows.push(compare(scenario.name, c, lookup(c.measurement, scenario.name), c.baseline ? lookup(c.baseline, scenario.name) : undefined));
+    }
+    for (const m of result.measurements.filter((m) => !mentioned.has(m.name))) {
+      rows.push({ scenario: scenario.name, measurement: m.name, value: m.value, unit: m.unit, status: 'info' });
+    }
+  }
+  return rows;
+}
+
+function compare(scenario: string, c: Comparison, value: Measurement | undefined, baseline: Measurement | undefined): Row {
+  const row: Omit<Row, 'status'> = { scenario, measurement: c.measurement, value: value?.value, unit: value?.unit, baseline: c.baseline, note: c.note };
+  if (c.baseline) row.baselineValue = baseline?.value;
+  if (!value || (c.baseline && !baseline)) {
+    return { ...row, status: 'n/a', note: `${c.note ? `${c.note}; ` : ''}needs a scenario this run skipped` };
+  }
+  const ratio = baseline ? value.value / baseline.value : undefined;
+  row.ratio = ratio;
+  if (c.target === undefined) return { ...row, status: 'info' };
+  const compared = ratio ?? value.value;
+  row.target = ratio === undefined ? `≥ ${formatNumber(c.target)}` : `≥ ${c.target.toFixed(2)}`;
+  return { ...row, status: compared >= c.target ? 'pass' : 'fail' };
+}
+
+export function formatNumber(value: number | undefined): string {
+  if (value === undefined || !Number.isFinite(value)) return '—';
+  return Math.round(value).toLocaleString('en-US');
+}
+
+const HEADINGS = ['scenario', 'measurement', 'value', 'baseline', 'ratio', 'target', 'result'];
+
+function cells(row: Row): string[] {
+  const unit = row.unit ? ` ${row.unit}` : '';
+  const baseline = row.baseline ? `${row.baseline} ${formatNumber(row.baselineValue)}` : '—';
+  return [
+    row.scenario,
+    row.measurement,
+    `${formatNumber(row.value)}${row.value === undefined ? '' : unit}`,
+    baseline,
+    row.ratio === undefined ? '—' : row.ratio.toFixed(2),
+    row.target ?? '—',
+    row.status,
+  ];
+}
+
+/** A fixed-width table for the terminal. */
+export function textTable(rows: Row[]): string {
+  const table = [HEADINGS, ...rows.map(cells)];
+  const widths = HEADINGS.map((_, i) => Math.max(...table.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]): string => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  return [line(table[0] ?? []), widths.map((w) => '-'.repeat(w)).join('  '), ...table.slice(1).map(line)].join('\n');
+}
+
+export function markdownReport(info: RunInfo, outcomes: ScenarioOutcome[], rows: Row[]): string {
+  const md = (r: string[]): string => `| ${r.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`;
+  const lines = [
+    '# Benchmark results',
+    '',
+    `Run ${info.startedAt} at commit ${info.commit}, Node ${info.node}, ${info.cpus}; ` +
+      `${info.options.events.toLocaleString('en-US')} events, best of ${info.options.rounds} round(s). ` +
+      'Ratios compare numbers measured in this same run. How to read them: bench/README.md.',
+    '',
+    md(HEADINGS),
+    md(HEADINGS.map(() => '---')),
+    ...rows.map((r) => md(cells(r))),
+    '',
+    '## Details',
+    '',
+  ];
+  for (const { scenario, result, error, durationS } of outcomes) {
+    lines.push(`- **${scenario.name}** (${durationS.toFixed(1)} s): ${scenario.description}`);
+    if (error) lines.push(`  - error: ${error}`);
+    for (const m of result?.measurements ?? []) {
+      const detail = Object.entries(m.detail ?? {}).map(([k, v]) => `${k}=${v}`).join(', ');
+      lines.push(`  - ${m.name}: ${formatNumber(m.value)} ${m.unit}${detail ? ` (${detail})` : ''}`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Writes `<base>.json` and `<base>.md` via temp files, so a reader never sees half a file. */
+export function writeResults(base: string, info: RunInfo, outcomes: ScenarioOutcome[], rows: Row[]): string[] {
+  fs.mkdirSync(path.dirname(base), { recursive: true });
+  const json = {
+    run: info,
+    scenarios: outcomes.map(({ scenario, durationS, result, error }) => ({
+      name: scenario.name,
+      description: scenario.description,
+      durationS: Number(durationS.toFixed(2)),
+      measurements: result?.measurements ?? [],
+      ...(error ? { error } : {}),
+    })),
+    rows,
+  };
+  const files: Array<[string, string]> = [
+    [`${base}.json`, `${JSON.stringify(json, null, 2)}\n`],
+    [`${base}.md`, markdownReport(info, outcomes, rows)],
+  ];
+  for (const [file, content] of files) {
+    fs.writeFileSync(`${file}.tmp`, content);
+    fs.renameSync(`${file}.tmp`, file);
+  }
+  return files.map(([file]) => file);
+}

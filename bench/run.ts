@@ -1,0 +1,126 @@
+/**
+ * `npm run bench`: runs the scenarios in bench/scenarios, prints a table of ratios against
+ * baselines measured in the same run and writes bench/results/latest.{json,md}.
+ */
+import { spawnSync } from 'node:child_process';
+import os from 'node:os';
+import path from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import { describe } from '../src/errors';
+import { openBenchStack, type BenchStack } from './harness/bench-stack';
+import { buildRows, textTable, writeResults, type RunInfo, type ScenarioOutcome } from './harness/report';
+import type { BenchContext } from './harness/scenario';
+import { SCENARIOS } from './scenarios';
+
+const DEFAULT_EVENTS = 100_000;
+const QUICK_EVENTS = 20_000;
+const RESULTS_DIR = path.join(__dirname, 'results');
+
+interface CliOptions {
+  only?: string[];
+  events?: number;
+  quick?: boolean;
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value.replace(/_/g, ''));
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
+  return n;
+}
+
+function scenarioNames(value: string): string[] {
+  const names = value.split(',').map((n) => n.trim()).filter(Boolean);
+  const unknown = names.filter((n) => !SCENARIOS.some((s) => s.name === n));
+  if (unknown.length > 0) {
+    throw new InvalidArgumentError(`unknown scenario ${unknown.join(', ')} (known: ${SCENARIOS.map((s) => s.name).join(', ')})`);
+  }
+  return names;
+}
+
+function gitCommit(): string {
+  const head = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim() || 'unknown';
+  const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8' }).stdout.trim();
+  return dirty ? `${head}+changes` : head;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const program = new Command('bench')
+    .description('Tidings benchmarks: each number is shown as a ratio to a baseline measured in the same run.')
+    .option('--only <names>', `comma-separated scenarios to run (${SCENARIOS.map((s) => s.name).join(', ')})`, scenarioNames)
+    .option('--events <n>', `events per measurement (default ${DEFAULT_EVENTS}, ${QUICK_EVENTS} with --quick)`, positiveInt)
+    .option('--quick', 'smoke run: fewer events, one round; results go to bench/results/partial.*')
+    .addHelpText(
+      'after',
+      ['', 'Examples:', '  npm run bench', '  npm run bench -- --only publish,kafka-java-ceiling', '  npm run bench -- --quick'].join('\n'),
+    );
+  program.parse(argv);
+  const opts = program.opts<CliOptions>();
+
+  const quick = opts.quick ?? false;
+  const events = opts.events ?? (quick ? QUICK_EVENTS : DEFAULT_EVENTS);
+  const rounds = quick ? 1 : 2;
+  const selected = opts.only ? SCENARIOS.filter((s) => opts.only?.includes(s.name)) : [...SCENARIOS];
+  // Only a full default run is worth comparing across commits; anything else is a smoke run.
+  const isFullRun = !opts.only && !quick && events === DEFAULT_EVENTS;
+
+  const progress = (line: string): void => console.log(line);
+  let stack: Promise<BenchStack> | undefined;
+  const ctx: BenchContext = {
+    events,
+    quick,
+    rounds,
+    progress,
+    stack: () => (stack ??= openBenchStack(progress)),
+  };
+  const cleanUp = async (): Promise<void> => {
+    if (!stack) return;
+    const opened = await stack.catch(() => undefined);
+    stack = undefined;
+    await opened?.dispose().catch((error: unknown) => console.error(`cleaning up bench topics failed: ${describe(error)}`));
+  };
+  process.once('SIGINT', () => {
+    void cleanUp().finally(() => process.exit(130));
+  });
+
+  const startedAt = new Date();
+  const outcomes: ScenarioOutcome[] = [];
+  try {
+    for (const scenario of selected) {
+      progress(`▶ ${scenario.name}: ${scenario.description}`);
+      const start = process.hrtime.bigint();
+      const elapsed = (): number => Number(process.hrtime.bigint() - start) / 1e9;
+      try {
+        const result = await scenario.run(ctx);
+        outcomes.push({ scenario, result, durationS: elapsed() });
+      } catch (error) {
+        progress(`✗ ${scenario.name}: ${describe(error)}`);
+        outcomes.push({ scenario, error: describe(error), durationS: elapsed() });
+      }
+    }
+  } finally {
+    await cleanUp();
+  }
+
+  const info: RunInfo = {
+    startedAt: startedAt.toISOString(),
+    durationS: Number(((Date.now() - startedAt.getTime()) / 1000).toFixed(1)),
+    commit: gitCommit(),
+    node: process.version,
+    cpus: `${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? 'unknown CPU'}`,
+    options: { events, rounds, quick, only: opts.only ?? null },
+  };
+  const rows = buildRows(outcomes);
+  console.log(`\n${textTable(rows)}\n`);
+  const files = writeResults(path.join(RESULTS_DIR, isFullRun ? 'latest' : 'partial'), info, outcomes, rows);
+  console.log(`results: ${files.map((f) => path.relative(process.cwd(), f)).join(', ')}`);
+  // Missed targets are findings for the reader, not a crash; only a scenario that broke fails the run.
+  return outcomes.some((o) => o.error) ? 1 : 0;
+}
+
+main(process.argv).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(describe(error));
+    process.exit(1);
+  },
+);

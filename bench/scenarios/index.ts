@@ -1,0 +1,11 @@
+import type { Scenario } from '../harness/scenario';
+import { kafkaJavaCeiling } from './kafka-java-ceiling';
+import { publish } from './publish';
+import { validateEncode } from './validate-encode';
+
+/**
+ * Every scenario `npm run bench` knows, in run order. A new scenario is one file in this
+ * folder plus one line here. `kafka-java-ceiling` follows `publish` so the table can set the
+ * SDK's number beside the Java ceiling.
+ */
+export const SCENARIOS: readonly Scenario[] = [validateEncode, publish, kafkaJavaCeiling];

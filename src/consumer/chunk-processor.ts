@@ -1,0 +1,267 @@
+import type { Message } from 'kafkajs';
+import type { Db, Trx } from '../db/database';
+import { EventValidationError, MalformedMessageError, TidingsError } from '../errors';
+import type { EventType } from '../events/generated';
+import { validateEvent } from '../events/validate';
+import type { Logger } from '../observability/logger';
+import type { EventRegistry } from '../registry/event-registry';
+import type { EventHandler } from './event-handler';
+import { attemptsOf, failureHeaders, originOf } from './failure-headers';
+import type { Hold, KeyHolds } from './key-holds';
+import type { EventRecord, InboundRecord } from './messages';
+import { dlqTopic, retryTopic, roleOf, type RetryTopology } from './retry-topology';
+
+export interface ConsumerStats {
+  processed: number;
+  duplicates: number;
+  malformed: number;
+  retried: number;
+  deadLettered: number;
+  heldBack: number;
+  chunks: number;
+  infrastructureRetries: number;
+}
+
+export interface Route {
+  topic: string;
+  message: Message;
+}
+
+export interface ChunkProcessorOptions {
+  db: Db;
+  registry: EventRegistry;
+  groupId: string;
+  topology: RetryTopology;
+  /** Source topics whose keys keep their order through retries (payment events). */
+  orderedSources: ReadonlySet<string>;
+  holds: KeyHolds;
+  handler: EventHandler;
+  logger: Logger;
+  stats: ConsumerStats;
+  now?: () => number;
+}
+
+type Pending = { event: EventRecord; source: string; key: string | null };
+type HoldEntry = { topic: string; key: string; eventId: string; tier: number };
+
+function lineKey(p: Pending): string {
+  return `${p.source}\u0000${p.key ?? ''}`;
+}
+
+/**
+ * One chunk of records from one partition, start to finish: decode, decide what is held
+ * back, apply effects exactly once in one transaction, deliver, and work out where each
+ * failure goes. Returns the records to produce to retry tiers and DLQs; the caller produces
+ * them and only then commits offsets. Everything it throws is infrastructure (database,
+ * registry, broker) and means "retry this chunk as it is".
+ */
+export class ChunkProcessor {
+  constructor(private readonly options: ChunkProcessorOptions) {}
+
+  async process(records: InboundRecord[]): Promise<Route[]> {
+    const { stats } = this.options;
+    stats.chunks++;
+    const routes: Route[] = [];
+    const events: Pending[] = [];
+    for (const record of records) {
+      const source = roleOf(this.options.topology, record.topic).source;
+      try {
+        const event = await this.decode(record);
+        events.push({ event, source, key: originOf(record).key });
+      } catch (error) {
+        if (!(error instanceof MalformedMessageError || error instanceof EventValidationError)) throw error;
+        stats.malformed++;
+        this.options.logger.warn({ topic: record.topic, partition: record.partition, offset: record.offset, code: error.code, reason: error.message }, 'malformed message to DLQ');
+        routes.push(this.deadLetter(record, error));
+      }
+    }
+    if (events.length === 0) return routes;
+
+    const lines = await this.loadLines(events);
+    // Events waiting in a line are neither applied nor delivered now: they follow the head.
+    const runnable = events.filter((p) => !lines.waiting.has(p));
+    const fresh = await this.options.db.transaction(async (trx) => {
+      const inserted = await this.recordInInbox(runnable.map((p) => p.event), trx);
+      // `delete` keeps only the first copy when the same event appears twice in one chunk.
+      const newEvents = runnable.map((p) => p.event).filter((e) => inserted.delete(e.eventId));
+      if (newEvents.length > 0) await this.options.handler.apply(newEvents, trx);
+      return newEvents.length;
+    });
+    stats.processed += fresh;
+    stats.duplicates += runnable.length - fresh;
+
+    const { held, holds, releases } = await this.deliverInOrder(events, lines, routes);
+    for (const p of held) {
+      stats.heldBack++;
+      const line = lines.byKey.get(lineKey(p)) ?? [];
+      const head = line[0];
+      // Behind the head, in the head's current tier, so it comes back after it (or at once
+      // if it has become the head itself).
+      const tier = head && head.eventId !== p.event.eventId ? head.tier : 1;
+      routes.push(this.holdBehind(p.event, head?.eventId ?? p.event.eventId, tier));
+      holds.push({ topic: p.source, key: p.key as string, eventId: p.event.eventId, tier });
+    }
+    // The line is written before the records move: after a crash in between, the redelivered
+    // chunk finds the same line and moves the same records again (duplicates are harmless).
+    await this.options.holds.hold(holds);
+    await this.options.holds.release(releases);
+    return routes;
+  }
+
+  private isOrdered(p: Pending): boolean {
+    return p.key !== null && this.options.orderedSources.has(p.source);
+  }
+
+  private async decode(record: InboundRecord): Promise<EventRecord> {
+    const decoded = await this.options.registry.decode(record.value);
+    const type = decoded.definition.type as EventType;
+    // Schema-valid is not enough: business rules (no negative amounts…) hold for consumers too.
+    validateEvent(type, decoded.payload);
+    const eventId = decoded.payload.event_id as string;
+    return { ...record, type, eventId, schemaId: decoded.schemaId, payload: decoded.payload };
+  }
+
+  /**
+   * The lines of the ordered keys in this chunk. An event whose key has a line it does not
+   * head (a newcomer from the source topic, or a member behind the head) waits.
+   */
+  private async loadLines(events: Pending[]): Promise<{ byKey: Map<string, Hold[]>; waiting: Set<Pending> }> {
+    const byKey = new Map<string, Hold[]>();
+    const bySource = new Map<string, string[]>();
+    for (const p of events) if (this.isOrdered(p)) bySource.set(p.source, [...(bySource.get(p.source) ?? []), p.key as string]);
+    for (const [source, keys] of bySource) {
+      for (const [key, line] of await this.options.holds.lines(source, keys)) byKey.set(`${source}\u0000${key}`, line);
+    }
+    const waiting = new Set(events.filter((p) => this.mustWait(p, byKey)));
+    return { byKey, waiting };
+  }
+
+  private mustWait(p: Pending, lines: Map<string, Hold[]>): boolean {
+    if (!this.isOrdered(p)) return false;
+    const head = lines.get(lineKey(p))?.[0];
+    return head !== undefined && head.eventId !== p.event.eventId;
+  }
+
+  /**
+   * Delivers in waves (the 1st event of every key, then the 2nd…) so a key's events go out
+   * in order. On an ordered source an event is delivered only when it heads its key's line
+   * (or the key has none); a failure that goes to a retry tier starts or keeps the line, so
+   * the key's later events wait behind it. Returns the events left waiting and the line changes.
+   */
+  private async deliverInOrder(
+    events: Pending[],
+    lines: { byKey: Map<string, Hold[]>; waiting: Set<Pending> },
+    routes: Route[],
+  ): Promise<{ held: Pending[]; holds: HoldEntry[]; releases: string[] }> {
+    const held: Pending[] = [];
+    const holds: HoldEntry[] = [];
+    const releases: string[] = [];
+    const waves: Pending[][] = [];
+    const position = new Map<string, number>();
+    events.forEach((p, i) => {
+      const key = p.key === null ? `\u0000${i}` : lineKey(p);
+      const n = position.get(key) ?? 0;
+      position.set(key, n + 1);
+      (waves[n] ??= []).push(p);
+    });
+    for (const wave of waves) {
+      const now: Pending[] = [];
+      for (const p of wave) {
+        // Waiting from the start, or blocked by an earlier event of its key that just failed.
+        if (lines.waiting.has(p) || this.mustWait(p, lines.byKey)) held.push(p);
+        else now.push(p);
+      }
+      const failures = new Map<string, unknown>();
+      if (now.length > 0 && this.options.handler.deliver) {
+        for (const f of await this.options.handler.deliver(now.map((p) => p.event))) failures.set(f.eventId, f.error);
+      }
+      for (const p of now) {
+        const error = failures.get(p.event.eventId);
+        const line = this.isOrdered(p) ? (lines.byKey.get(lineKey(p)) ?? []) : undefined;
+        const inLine = line?.findIndex((h) => h.eventId === p.event.eventId) ?? -1;
+        if (error === undefined) {
+          if (line && inLine >= 0) {
+            line.splice(inLine, 1);
+            releases.push(p.event.eventId);
+          }
+          continue;
+        }
+        const tier = this.nextTier(p.event, error);
+        routes.push(tier === undefined ? this.deadLetter(p.event, error) : this.retry(p.event, error, tier));
+        if (!line) continue;
+        if (tier === undefined) {
+          // The DLQ releases the key: the user's later events go on without it.
+          if (inLine >= 0) line.splice(inLine, 1);
+          releases.push(p.event.eventId);
+        } else {
+          if (inLine >= 0) line.splice(inLine, 1, { eventId: p.event.eventId, tier });
+          else line.unshift({ eventId: p.event.eventId, tier });
+          lines.byKey.set(lineKey(p), line);
+          holds.push({ topic: p.source, key: p.key as string, eventId: p.event.eventId, tier });
+        }
+      }
+    }
+    return { held, holds, releases };
+  }
+
+  /** The tier a failed record goes to next, or undefined for the DLQ. */
+  private nextTier(record: InboundRecord, error: unknown): number | undefined {
+    const retriable = error instanceof TidingsError ? error.retriable : false;
+    const attempts = attemptsOf(record) + 1;
+    return retriable && attempts <= this.options.topology.delaysMs.length ? attempts : undefined;
+  }
+
+  private retry(record: InboundRecord, error: unknown, tier: number): Route {
+    this.options.stats.retried++;
+    const now = this.now();
+    const delay = this.options.topology.delaysMs[tier - 1] ?? 0;
+    return {
+      topic: retryTopic(this.options.topology, originOf(record).topic, tier),
+      message: this.message(record, failureHeaders(record, { groupId: this.options.groupId, attempts: tier, dueAt: now + delay, error, now })),
+    };
+  }
+
+  private deadLetter(record: InboundRecord, error: unknown): Route {
+    this.options.stats.deadLettered++;
+    const now = this.now();
+    const source = originOf(record).topic;
+    return {
+      topic: dlqTopic(this.options.topology, source),
+      message: this.message(record, failureHeaders(record, { groupId: this.options.groupId, attempts: attemptsOf(record) + 1, dueAt: now, error, now })),
+    };
+  }
+
+  private holdBehind(record: InboundRecord, headEventId: string, tier: number): Route {
+    const now = this.now();
+    return {
+      topic: retryTopic(this.options.topology, originOf(record).topic, tier),
+      message: this.message(record, failureHeaders(record, { groupId: this.options.groupId, attempts: attemptsOf(record), dueAt: now, heldBehind: headEventId, now })),
+    };
+  }
+
+  private message(record: InboundRecord, headers: Record<string, string>): Message {
+    return { key: originOf(record).key, value: record.value, headers, timestamp: String(this.now()) };
+  }
+
+  private now(): number {
+    return this.options.now ? this.options.now() : Date.now();
+  }
+
+  /** Inserts inbox rows; returns the event ids that were new to this group. */
+  private async recordInInbox(events: EventRecord[], trx: Trx): Promise<Set<string>> {
+    if (events.length === 0) return new Set();
+    const unique = new Map<string, EventRecord>();
+    for (const e of events) if (!unique.has(e.eventId)) unique.set(e.eventId, e);
+    const rows = await trx('inbox')
+      .insert(
+        [...unique.values()].map((e) => {
+          const origin = originOf(e);
+          return { consumer_group: this.options.groupId, event_id: e.eventId, event_type: e.type, topic: origin.topic, partition: origin.partition, offset: origin.offset };
+        }),
+      )
+      .onConflict(['consumer_group', 'event_id'])
+      .ignore()
+      .returning('event_id');
+    return new Set(rows.map((r: { event_id: string }) => r.event_id));
+  }
+}

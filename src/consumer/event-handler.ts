@@ -1,0 +1,25 @@
+import type { Trx } from '../db/database';
+import type { EventRecord } from './messages';
+
+/** A side effect that failed for one event; the runtime routes it by the error's type. */
+export interface DeliveryFailure {
+  eventId: string;
+  error: unknown;
+}
+
+/**
+ * What a consumer group does with events.
+ *
+ * `apply` runs inside the PostgreSQL transaction that also records the events in the inbox,
+ * and sees only events this group has not applied before: its writes happen exactly once.
+ *
+ * `deliver` runs after that transaction commits and before offsets are committed, with
+ * every event (new or redelivered): it performs side effects guarded by their own ledger,
+ * such as sending email. It reports per-event failures (retried through the tiers or sent
+ * to the DLQ according to the error type); anything it throws is treated as an
+ * infrastructure outage and the whole chunk is retried in place.
+ */
+export interface EventHandler {
+  apply(events: EventRecord[], trx: Trx): Promise<void>;
+  deliver?(events: EventRecord[]): Promise<DeliveryFailure[]>;
+}
