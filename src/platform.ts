@@ -2,7 +2,7 @@ import type { Kafka } from 'kafkajs';
 import { resolveEndpoints, type Endpoints } from './config/env';
 import { createDb, type Db } from './db/database';
 import { createKafka } from './kafka/client';
-import { DEFAULT_TOPICS, type TopicNames } from './kafka/topics';
+import { prefixedTopics, type TopicNames } from './kafka/topics';
 import { Outbox } from './outbox/outbox';
 import { Publisher, type PublisherOptions } from './producer/publisher';
 import { EventRegistry } from './registry/event-registry';
@@ -28,7 +28,7 @@ export class Platform {
 
   constructor(options: PlatformOptions = {}) {
     this.endpoints = options.endpoints ?? resolveEndpoints();
-    this.topics = options.topics ?? DEFAULT_TOPICS;
+    this.topics = options.topics ?? prefixedTopics(this.endpoints.topicPrefix);
     this.kafka = createKafka({ brokers: this.endpoints.kafkaBrokers, clientId: options.clientId ?? 'tidings' });
     this.registry = new EventRegistry({ url: this.endpoints.schemaRegistryUrl, autoRegister: options.autoRegisterSchemas ?? false });
   }

@@ -11,6 +11,7 @@ export interface NotificationConsumerOptions {
   /** Delay of each retry tier; default 10 s, 1 min, 10 min, 1 h. */
   retryDelaysMs?: readonly number[];
   outageBackoff?: { initialMs: number; maxMs: number };
+  sessionTimeoutMs?: number;
 }
 
 export interface NotificationConsumer {
@@ -37,6 +38,7 @@ export async function startNotificationConsumer(platform: Platform, options: Not
     orderedTopics: [platform.topics.payment],
     retryDelaysMs: options.retryDelaysMs,
     outageBackoff: options.outageBackoff,
+    sessionTimeoutMs: options.sessionTimeoutMs,
     handler,
     chunkSize: options.chunkSize,
   });

@@ -25,6 +25,11 @@ const schema = z.object({
     .optional(),
   MAIL_FROM: z.string().default('Tidings <no-reply@tidings.local>'),
   TIDINGS_HOME: z.string().optional(),
+  /** Prefix for every topic name, for environments that share one cluster (e.g. `staging.`). */
+  TIDINGS_TOPIC_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]*$/, { message: 'may contain only letters, digits, ".", "_" and "-"' })
+    .default(''),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 
@@ -56,6 +61,7 @@ export interface Endpoints {
   databaseUrl: string;
   smtpUrl: string;
   mailFrom: string;
+  topicPrefix: string;
 }
 
 export function resolveEndpoints(env: Env = readEnv()): Endpoints {
@@ -67,5 +73,6 @@ export function resolveEndpoints(env: Env = readEnv()): Endpoints {
     databaseUrl: env.DATABASE_URL,
     smtpUrl: env.SMTP_URL ?? LOCAL_DEFAULTS.smtpUrl,
     mailFrom: env.MAIL_FROM,
+    topicPrefix: env.TIDINGS_TOPIC_PREFIX,
   };
 }

@@ -35,6 +35,8 @@ export interface ConsumerRuntimeOptions {
   chunkSize?: number;
   /** A new group starts at the beginning of its topics. Default true: no event is skipped. */
   fromBeginning?: boolean;
+  /** How long the broker waits for a silent member before reassigning its partitions. Default 30 s (broker minimum 6 s). */
+  sessionTimeoutMs?: number;
   /** Backoff while PostgreSQL, the registry or the broker is unreachable. Default 200 ms doubling to 30 s. */
   outageBackoff?: { initialMs: number; maxMs: number };
   logger?: Logger;
@@ -74,7 +76,8 @@ export class ConsumerRuntime {
       logger: this.logger,
       stats: this.stats,
     });
-    const consumerOptions = { sessionTimeout: 30_000, heartbeatInterval: 3_000, maxBytesPerPartition: 1024 * 1024 };
+    const sessionTimeout = options.sessionTimeoutMs ?? 30_000;
+    const consumerOptions = { sessionTimeout, heartbeatInterval: Math.min(3_000, Math.floor(sessionTimeout / 3)), maxBytesPerPartition: 1024 * 1024 };
     this.main = options.kafka.consumer({ ...consumerOptions, groupId: options.groupId });
     this.retry = options.kafka.consumer({ ...consumerOptions, groupId: `${options.groupId}.retry`, maxWaitTimeInMs: 1000 });
     this.producer = options.kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });

@@ -10,6 +10,11 @@ export const DEFAULT_TOPICS: TopicNames = { auth: 'auth.events', payment: 'payme
 
 export type Domain = keyof TopicNames;
 
+/** The contract's topics under a prefix (`staging.` → `staging.auth.events`). */
+export function prefixedTopics(prefix: string): TopicNames {
+  return { auth: `${prefix}${DEFAULT_TOPICS.auth}`, payment: `${prefix}${DEFAULT_TOPICS.payment}` };
+}
+
 export interface TopicSpec {
   topic: string;
   partitions: number;

@@ -39,9 +39,11 @@ interface LedgerRow {
 export class NotificationHandler implements EventHandler {
   readonly stats: NotificationStats = { emailsSent: 0, receiptsStored: 0 };
   private readonly logger: Logger;
+  private readonly messageIdDomain: string;
 
   constructor(private readonly options: NotificationHandlerOptions) {
     this.logger = options.logger ?? createLogger('notifications');
+    this.messageIdDomain = /@([A-Za-z0-9.-]+)/.exec(options.mailer.from)?.[1] ?? 'tidings.local';
   }
 
   async apply(events: EventRecord[], trx: Trx): Promise<void> {
@@ -91,6 +93,7 @@ export class NotificationHandler implements EventHandler {
         to: row.recipient,
         ...content,
         headers: { 'X-Tidings-Event-Id': event.eventId, 'X-Tidings-Event-Type': event.type },
+        messageId: `<${event.eventId}.${row.channel}@${this.messageIdDomain}>`,
       });
       faultPoint('notification.after-provider-accepted');
       await this.recordAttempt(row, 'sent', { messageId });

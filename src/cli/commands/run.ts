@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { startNotificationConsumer } from '../../../consumers/notification';
 import { startOutboxRelay } from '../../../consumers/outbox-relay';
+import { parseDuration, parseDurations } from '../../config/duration';
+import { readEnv, resolveEndpoints } from '../../config/env';
 import { ConfigError } from '../../errors';
 import { createLogger } from '../../observability/logger';
 import { Platform } from '../../platform';
@@ -11,9 +13,20 @@ interface RunningGroup {
   stats(): object;
 }
 
-const GROUPS: Record<string, (platform: Platform) => Promise<RunningGroup>> = {
-  notification: async (platform) => {
-    const consumer = await startNotificationConsumer(platform);
+interface RunOptions {
+  groupId?: string;
+  topicPrefix?: string;
+  retryDelays?: string;
+  sessionTimeout?: string;
+}
+
+const GROUPS: Record<string, (platform: Platform, options: RunOptions) => Promise<RunningGroup>> = {
+  notification: async (platform, options) => {
+    const consumer = await startNotificationConsumer(platform, {
+      groupId: options.groupId,
+      retryDelaysMs: options.retryDelays === undefined ? undefined : parseDurations(options.retryDelays, '--retry-delays'),
+      sessionTimeoutMs: options.sessionTimeout === undefined ? undefined : parseDuration(options.sessionTimeout, '--session-timeout'),
+    });
     return { stop: () => consumer.stop(), stats: () => ({ group: consumer.runtime.groupId, ...consumer.runtime.stats }) };
   },
   'outbox-relay': async (platform) => {
@@ -27,12 +40,19 @@ export function registerRunCommand(program: Command): void {
   program
     .command('run <group>')
     .description(`run a consumer group until SIGTERM/SIGINT (groups: ${names})`)
-    .action(async (group: string) => {
+    .option('--group-id <id>', 'Kafka consumer group id (default tidings.<group>)')
+    .option('--topic-prefix <prefix>', 'prefix of every topic name (overrides TIDINGS_TOPIC_PREFIX)')
+    .option('--retry-delays <list>', 'delay of each retry tier, e.g. 10s,1m,10m,1h (the default)')
+    .option('--session-timeout <duration>', 'how long the broker waits for a silent instance, e.g. 30s (the default)')
+    .addHelpText('after', '\nExample:\n  $ tidings run notification --retry-delays 5s,30s,5m')
+    .action(async (group: string, options: RunOptions) => {
       const start = GROUPS[group];
       if (!start) throw new ConfigError(`unknown consumer group "${group}" (known: ${names})`);
       const logger = createLogger(`run:${group}`);
-      const platform = new Platform({ clientId: `tidings-${group}` });
-      const running = await start(platform);
+      // The flag overrides the env var and goes through the same validation.
+      const env = readEnv(options.topicPrefix === undefined ? process.env : { ...process.env, TIDINGS_TOPIC_PREFIX: options.topicPrefix });
+      const platform = new Platform({ clientId: `tidings-${group}`, endpoints: resolveEndpoints(env) });
+      const running = await start(platform, options);
       logger.info(running.stats(), 'running');
       await new Promise<void>((resolve) => {
         const shutdown = (signal: string): void => {

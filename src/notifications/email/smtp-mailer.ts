@@ -7,6 +7,11 @@ export interface OutgoingEmail {
   html: string;
   text: string;
   headers?: Record<string, string>;
+  /**
+   * A Message-ID derived from the notification, so the copy sent again after a crash in the
+   * accept→ledger window carries the same id and mail systems can discard it.
+   */
+  messageId?: string;
 }
 
 export interface SmtpMailerOptions {
@@ -36,6 +41,10 @@ export class SmtpMailer {
     });
   }
 
+  get from(): string {
+    return this.options.from;
+  }
+
   async send(email: OutgoingEmail): Promise<{ messageId: string }> {
     try {
       const info = (await this.transport.sendMail({
@@ -45,6 +54,7 @@ export class SmtpMailer {
         html: email.html,
         text: email.text,
         headers: email.headers,
+        messageId: email.messageId,
       })) as { messageId: string };
       return { messageId: info.messageId };
     } catch (error) {
