@@ -15,6 +15,8 @@ import { SCENARIOS } from './scenarios';
 const DEFAULT_EVENTS = 100_000;
 const QUICK_EVENTS = 20_000;
 const RESULTS_DIR = path.join(__dirname, 'results');
+/** A stuck publish must fail its scenario with a message, not hang the run (and the machine's CI). */
+const SCENARIO_DEADLINE_MS = 5 * 60_000;
 
 interface CliOptions {
   only?: string[];
@@ -41,6 +43,14 @@ function gitCommit(): string {
   const head = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim() || 'unknown';
   const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8' }).stdout.trim();
   return dirty ? `${head}+changes` : head;
+}
+
+function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -90,7 +100,7 @@ async function main(argv: string[]): Promise<number> {
       const start = process.hrtime.bigint();
       const elapsed = (): number => Number(process.hrtime.bigint() - start) / 1e9;
       try {
-        const result = await scenario.run(ctx);
+        const result = await withDeadline(scenario.run(ctx), SCENARIO_DEADLINE_MS, scenario.name);
         outcomes.push({ scenario, result, durationS: elapsed() });
       } catch (error) {
         progress(`✗ ${scenario.name}: ${describe(error)}`);

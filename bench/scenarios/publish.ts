@@ -1,7 +1,6 @@
 import { CompressionTypes, Partitioners, type Message, type Producer, type TopicMessages } from 'kafkajs';
 import type { TypedEvent } from '../../src/events/generated';
-import { newTraceparent } from '../../src/observability/trace-context';
-import { EVENT_ID_HEADER, EVENT_TYPE_HEADER, type Publisher } from '../../src/producer/publisher';
+import { eventHeaders, type Publisher } from '../../src/producer/publisher';
 import { BENCH_PARTITIONS, type BenchStack } from '../harness/bench-stack';
 import { averageSize, benchEvents, encodeEvents, type EncodedEvent } from '../harness/fixtures';
 import { perSecond, type Scenario } from '../harness/scenario';
@@ -104,11 +103,7 @@ function buildRawBatches(events: TypedEvent[], encoded: EncodedEvent[]): TopicMe
           key: e.key,
           value: e.value,
           timestamp: String(typed.event.occurred_at),
-          headers: {
-            traceparent: newTraceparent(),
-            [EVENT_TYPE_HEADER]: typed.type,
-            [EVENT_ID_HEADER]: typed.event.event_id,
-          },
+          headers: eventHeaders(typed.type, typed.event.event_id),
         });
         byTopic.set(e.topic, list);
       }

@@ -34,6 +34,21 @@ function throwsRangeError(run: () => unknown): boolean {
   }
 }
 
+/**
+ * Intl checks cost microseconds (a DateTimeFormat ~100 µs) and real streams repeat a few
+ * hundred zones and locales, so accepted values are remembered. Rejected ones are not, and the
+ * set is capped, so garbage input cannot grow memory.
+ */
+function remembered(check: (value: string) => boolean, limit = 2_000): (value: string) => boolean {
+  const accepted = new Set<string>();
+  return (value) => {
+    if (accepted.has(value)) return true;
+    const ok = check(value);
+    if (ok && accepted.size < limit) accepted.add(value);
+    return ok;
+  };
+}
+
 function isHttpUrl(value: string): boolean {
   try {
     const url = new URL(value);
@@ -52,12 +67,12 @@ export const FORMATS: Readonly<Record<string, Format>> = {
   digits4: { test: (v) => /^\d{4}$/.test(v), expected: 'exactly 4 digits', sensitive: true },
   ip: { test: (v) => net.isIP(v) !== 0, expected: 'an IPv4 or IPv6 address', sensitive: false },
   bcp47: {
-    test: (v) => !throwsRangeError(() => Intl.getCanonicalLocales(v)),
+    test: remembered((v) => !throwsRangeError(() => Intl.getCanonicalLocales(v))),
     expected: 'a BCP 47 locale like en-US',
     sensitive: false,
   },
   iana_time_zone: {
-    test: (v) => !throwsRangeError(() => new Intl.DateTimeFormat('en-US', { timeZone: v })),
+    test: remembered((v) => !throwsRangeError(() => new Intl.DateTimeFormat('en-US', { timeZone: v }))),
     expected: 'an IANA time zone like Europe/Lisbon',
     sensitive: false,
   },

@@ -70,6 +70,13 @@ function schemaProblem(avroType: Type, payload: unknown): Problem | undefined {
   return first;
 }
 
+/** Prefixes a problem found inside a child with the child's key; paths are only built on failure. */
+function within(segment: string | number, problem: Problem | undefined): Problem | undefined {
+  return problem && { path: [segment, ...problem.path], reason: problem.reason };
+}
+
+const declaredFields = new WeakMap<object, ReadonlySet<string>>();
+
 /**
  * Walks the value alongside the schema JSON (which carries the rule attributes avsc
  * drops). `undeclared` reports keys the schema does not know; otherwise it checks rules.
@@ -77,49 +84,55 @@ function schemaProblem(avroType: Type, payload: unknown): Problem | undefined {
 function walk(
   schema: AvroSchema,
   value: unknown,
-  path: Path,
   named: ReadonlyMap<string, AvroNamedSchema>,
   mode: 'undeclared' | 'rules',
 ): Problem | undefined {
   if (typeof schema === 'string') {
     if (isPrimitive(schema)) return undefined;
     const target = named.get(fullNameOf(schema, undefined));
-    return target ? walk(target, value, path, named, mode) : undefined;
+    return target ? walk(target, value, named, mode) : undefined;
   }
   if (Array.isArray(schema)) {
     // Rules apply to the one non-null branch of a nullable union; null has nothing to check.
-    const branches = schema.filter((branch) => branch !== 'null');
-    const [only] = branches;
-    return value !== null && branches.length === 1 && only !== undefined
-      ? walk(only, value, path, named, mode)
-      : undefined;
+    if (value === null) return undefined;
+    let only: AvroSchema | undefined;
+    for (const branch of schema) {
+      if (branch === 'null') continue;
+      if (only !== undefined) return undefined;
+      only = branch;
+    }
+    return only === undefined ? undefined : walk(only, value, named, mode);
   }
   if (schema.type === 'array') {
     if (!Array.isArray(value)) return undefined;
-    for (const [index, item] of value.entries()) {
-      const problem = walk(schema.items, item, [...path, index], named, mode);
+    for (let index = 0; index < value.length; index++) {
+      const problem = within(index, walk(schema.items, value[index], named, mode));
       if (problem) return problem;
     }
     return undefined;
   }
   if (schema.type !== 'record' || !isPlainObject(value)) return undefined;
   if (mode === 'undeclared') {
-    const declared = new Set(schema.fields.map((field) => field.name));
+    let declared = declaredFields.get(schema);
+    if (!declared) {
+      declared = new Set(schema.fields.map((field) => field.name));
+      declaredFields.set(schema, declared);
+    }
     // Undefined values count as absent, as they would after JSON serialisation.
-    const extra = Object.keys(value).find((key) => !declared.has(key) && value[key] !== undefined);
-    if (extra !== undefined) {
-      return { path: [...path, extra], reason: `is not a field of ${schema.name} (check the spelling)` };
+    for (const key in value) {
+      if (!declared.has(key) && value[key] !== undefined) {
+        return { path: [key], reason: `is not a field of ${schema.name} (check the spelling)` };
+      }
     }
   }
   for (const field of schema.fields) {
     const fieldValue = value[field.name];
     if (fieldValue === undefined || fieldValue === null) continue;
-    const fieldPath = [...path, field.name];
     if (mode === 'rules') {
       const reason = checkRules(field, fieldValue);
-      if (reason) return { path: fieldPath, reason };
+      if (reason) return { path: [field.name], reason };
     }
-    const problem = walk(field.type, fieldValue, fieldPath, named, mode);
+    const problem = within(field.name, walk(field.type, fieldValue, named, mode));
     if (problem) return problem;
   }
   return undefined;
@@ -142,9 +155,9 @@ export function validateEvent(type: string, payload: unknown): void {
     namedTypesCache.set(definition.schema, named);
   }
   const problem =
-    walk(definition.schema, payload, [], named, 'undeclared') ??
+    walk(definition.schema, payload, named, 'undeclared') ??
     schemaProblem(definition.avroType, payload) ??
-    walk(definition.schema, payload, [], named, 'rules');
+    walk(definition.schema, payload, named, 'rules');
   if (problem) throw new EventValidationError(type, formatPath(problem.path), problem.reason);
 }
 

@@ -37,6 +37,8 @@ export interface OutboxRelayStats {
   failures: number;
   /** NOTIFY wake-ups received. */
   notifications: number;
+  /** Reads that found committed rows waiting behind a transaction still in flight. */
+  fenceWaits: number;
   /** Buckets this relay holds right now. */
   buckets: number[];
 }
@@ -87,7 +89,7 @@ interface Candidate extends OutboxRow {
 export class OutboxRelay {
   private readonly settings: Settings;
   private readonly logger: Logger;
-  private readonly counters = { published: 0, batches: 0, pruned: 0, failures: 0, notifications: 0 };
+  private readonly counters = { published: 0, batches: 0, pruned: 0, failures: 0, notifications: 0, fenceWaits: 0 };
   private session: RelaySession | undefined;
   private producer: Producer | undefined;
   private loop: Promise<void> | undefined;
@@ -233,8 +235,9 @@ export class OutboxRelay {
       .orderBy([{ column: 'xid' }, { column: 'id' }])
       .limit(this.settings.batchSize)) as Candidate[];
     // Sorted by xid, the rows below the fence come first.
-    const ready = rows.filter((r) => r.ready);
+    const ready = rows;
     const fenced = ready.length < rows.length;
+    if (fenced) this.counters.fenceWaits++;
     if (ready.length === 0) return { full: false, fenced };
 
     await this.send(ready);

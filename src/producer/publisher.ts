@@ -5,7 +5,7 @@ import type { EventMap, EventType } from '../events/generated';
 import { validateEvent } from '../events/validate';
 import { DEFAULT_TOPICS, type TopicNames } from '../kafka/topics';
 import { childTraceparent } from '../observability/trace-context';
-import type { EventRegistry } from '../registry/event-registry';
+import { frame, type EventRegistry } from '../registry/event-registry';
 
 export interface PublisherOptions {
   kafka: Kafka;
@@ -69,6 +69,8 @@ export class Publisher {
   private readonly topics: TopicNames;
   private readonly partitioner = Partitioners.DefaultPartitioner();
   private readonly partitions = new Map<string, Promise<PartitionMetadata[]>>();
+  private readonly resolvedPartitions = new Map<string, PartitionMetadata[]>();
+  private readonly schemaIds = new Map<string, number>();
   private queue: Pending[] = [];
   private timer: NodeJS.Timeout | undefined;
   private inflight = new Set<Promise<void>>();
@@ -101,10 +103,18 @@ export class Publisher {
   async publish<T extends EventType>(type: T, event: EventMap[T], options: PublishOptions = {}): Promise<PublishResult> {
     validateEvent(type, event);
     const topic = this.topicFor(type);
-    const [value, partition] = await Promise.all([
-      this.options.registry.encode(type, topic, event),
-      this.partitionFor(topic, event.user_id),
-    ]);
+    // Once the schema id and partition count are known, encode and partition synchronously:
+    // two awaits per event cost more than the Avro encoding itself.
+    const cacheKey = `${topic}\u0000${type}`;
+    let id = this.schemaIds.get(cacheKey);
+    let metadata = this.resolvedPartitions.get(topic);
+    if (id === undefined || !metadata) {
+      [id, metadata] = await Promise.all([this.options.registry.schemaId(type, topic), this.partitionMetadata(topic)]);
+      this.schemaIds.set(cacheKey, id);
+      this.resolvedPartitions.set(topic, metadata);
+    }
+    const value = frame(id, getEventDefinition(type).avroType, event);
+    const partition = this.partitioner({ topic, partitionMetadata: metadata, message: { key: event.user_id, value: null } });
     const eventId = event.event_id;
     const message: Message = {
       key: event.user_id,
@@ -167,20 +177,23 @@ export class Publisher {
         p.resolve({ eventId: p.eventId, topic: p.topic, partition: p.partition, offset: offset.toString() });
       }
     } catch (error) {
-      if (isStaleMetadata(error)) this.partitions.clear();
+      if (isStaleMetadata(error)) {
+        this.partitions.clear();
+        this.resolvedPartitions.clear();
+      }
       const failure = new PublishError(`publishing ${batch.length} event(s) failed: ${describe(error)}`, error);
       for (const p of batch) p.reject(failure);
     }
   }
 
-  private async partitionFor(topic: string, key: string): Promise<number> {
+  private partitionMetadata(topic: string): Promise<PartitionMetadata[]> {
     let metadata = this.partitions.get(topic);
     if (!metadata) {
       metadata = this.fetchPartitions(topic);
       metadata.catch(() => this.partitions.delete(topic));
       this.partitions.set(topic, metadata);
     }
-    return this.partitioner({ topic, partitionMetadata: await metadata, message: { key, value: null } });
+    return metadata;
   }
 
   private async fetchPartitions(topic: string): Promise<PartitionMetadata[]> {

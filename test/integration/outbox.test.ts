@@ -99,7 +99,9 @@ describe('transactional outbox: enqueue in the business transaction, the relay p
     return marker;
   };
 
-  const published = (eventId: string) => waitFor(`event ${eventId} on the topic`, () => collector.withEventId(eventId)[0]);
+  // waitFor returns only a truthy value, so the record is there.
+  const published = async (eventId: string, timeoutMs?: number): Promise<RawRecord> =>
+    (await waitFor(`event ${eventId} on the topic`, () => collector.withEventId(eventId)[0], timeoutMs)) as RawRecord;
 
   it('publishes an event of a committed transaction once, in the wire format, with its headers', async () => {
     await startRelay();
@@ -192,11 +194,46 @@ describe('transactional outbox: enqueue in the business transaction, the relay p
     expect(b.stats.published).toBeGreaterThan(0);
   });
 
+  it('never lets a committed event overtake an earlier-enqueued event of the same user whose transaction is still open', async () => {
+    const relay = await startRelay({ pollIntervalMs: 60_000 });
+    const first = sampleEvent('PAYMENT_SUCCEEDED', { user_id: 'user-fence' });
+    const second = sampleEvent('PAYMENT_FAILED', { user_id: 'user-fence' });
+
+    const slow = await ctx.db.transaction();
+    await placeOrder(slow, 'PAYMENT_SUCCEEDED', first);
+    await ctx.db.transaction((trx) => placeOrder(trx, 'PAYMENT_FAILED', second));
+    // The relay has seen the committed row and held it back behind the open transaction.
+    await waitFor('the relay to hold a row behind the fence', () => relay.stats.fenceWaits > 0);
+    expect(collector.withEventId(second.event_id)).toHaveLength(0);
+    expect(await ctx.db('outbox').whereNotNull('published_at').count('* as n').first()).toEqual({ n: '0' });
+
+    await slow.commit();
+    await published(second.event_id);
+    const order = collector.records.filter((r) => r.key === 'user-fence').map((r) => r.eventId);
+    expect(order).toEqual([first.event_id, second.event_id]);
+  });
+
+  it('when its database session is killed, the relay reconnects, LISTENs again and keeps publishing', async () => {
+    const relay = await startRelay({ pollIntervalMs: 60_000, outageBackoff: { initialMs: 50, maxMs: 500 } });
+    const relayBackends = async (): Promise<number[]> =>
+      (await ctx.db('pg_stat_activity').where({ application_name: 'tidings-outbox-relay', datname: `tidings_${ctx.id}` }).select('pid')).map((r: { pid: number }) => r.pid);
+    const before = Number((await relayBackends())[0]);
+    await ctx.db.raw('SELECT pg_terminate_backend(?)', [before]);
+
+    await waitFor('a new relay session holding every bucket', async () => {
+      const now = await relayBackends();
+      return now.length === 1 && now[0] !== before && relay.stats.buckets.length === 16;
+    });
+    const event = sampleEvent('LOGIN_ALERT', { user_id: 'user-reconnect' });
+    await ctx.db.transaction((trx) => placeOrder(trx, 'LOGIN_ALERT', event));
+    await published(event.event_id, 5_000);
+  });
+
   it('wakes on NOTIFY: with a 60 s poll interval, a committed event is published within seconds', async () => {
     const relay = await startRelay({ pollIntervalMs: 60_000 });
     const event = sampleEvent('USER_REGISTERED', { user_id: 'user-notify' });
     await ctx.db.transaction((trx) => placeOrder(trx, 'USER_REGISTERED', event));
-    const record = await waitFor('the event published after NOTIFY', () => collector.withEventId(event.event_id)[0], 5_000);
+    const record = await published(event.event_id, 5_000);
     expect(record.topic).toBe(ctx.topics.auth);
     expect(relay.stats.notifications).toBeGreaterThanOrEqual(1);
   });
