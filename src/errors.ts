@@ -91,3 +91,30 @@ export class PublishError extends TidingsError {
     super('PUBLISH_FAILED', message, { retriable: true, cause });
   }
 }
+
+/** The address itself is dead (an unregistered push token, a number that cannot receive SMS): never retried. */
+export class RecipientUnreachableError extends TidingsError {
+  readonly provider: string;
+  readonly recipient: string;
+
+  constructor(provider: string, recipient: string, message: string, cause?: unknown) {
+    super('RECIPIENT_UNREACHABLE', `${provider}: ${message}`, { cause });
+    this.provider = provider;
+    this.recipient = recipient;
+  }
+}
+
+/** Every provider of a channel failed (or had its circuit open); keeps each attempt's error. */
+export class AllProvidersFailedError extends TidingsError {
+  readonly attempts: ReadonlyArray<{ provider: string; error: unknown }>;
+
+  constructor(channel: string, attempts: ReadonlyArray<{ provider: string; error: unknown }>) {
+    const retriable = attempts.some((a) => !(a.error instanceof TidingsError) || a.error.retriable);
+    super(
+      retriable ? 'PROVIDERS_UNAVAILABLE' : 'PROVIDERS_REJECTED',
+      `${channel}: all providers failed (${attempts.map((a) => `${a.provider}: ${describe(a.error)}`).join('; ')})`,
+      { retriable, cause: attempts[attempts.length - 1]?.error },
+    );
+    this.attempts = attempts;
+  }
+}
