@@ -118,3 +118,15 @@ export class AllProvidersFailedError extends TidingsError {
     this.attempts = attempts;
   }
 }
+
+/** An HTTP API request whose parameters, query or body are invalid; `field` names the first bad one. */
+export class RequestValidationError extends TidingsError {
+  readonly field: string;
+  readonly issues: ReadonlyArray<{ field: string; message: string }>;
+
+  constructor(issues: ReadonlyArray<{ field: string; message: string }>) {
+    super('REQUEST_INVALID', issues.map((i) => `${i.field}: ${i.message}`).join('; '));
+    this.field = issues[0]?.field ?? '';
+    this.issues = issues;
+  }
+}

@@ -3,7 +3,7 @@ import { LocalStack } from '../../src/dev/stack';
 import { listEventDefinitions } from '../../src/events/catalog';
 import { ensureTopics, eventTopicSpecs, type TopicNames } from '../../src/kafka/topics';
 import { Platform } from '../../src/platform';
-import { subjectFor } from '../../src/registry/event-registry';
+import type { EventType } from '../../src/events/generated';
 
 /** Partitions of the bench's event topics: the production default, so batching looks the same. */
 export const BENCH_PARTITIONS = 6;
@@ -64,11 +64,7 @@ export async function openBenchStack(progress: (line: string) => void): Promise<
       await cleanup.connect();
       await cleanup.deleteTopics({ topics: owned }).catch(() => undefined);
       await cleanup.disconnect();
-      const registryUrl = platform.registry.url;
-      for (const def of listEventDefinitions()) {
-        const subject = encodeURIComponent(subjectFor(topics[def.domain], def));
-        await fetch(`${registryUrl}/subjects/${subject}`, { method: 'DELETE' }).catch(() => undefined);
-      }
+      for (const def of listEventDefinitions()) await platform.registry.deleteSubject(def.type as EventType, topics[def.domain]).catch(() => undefined);
       await platform.close();
     },
   };

@@ -1,17 +1,43 @@
 import { ConsumerRuntime } from '../../src/consumer/consumer-runtime';
-import { SmtpMailer } from '../../src/notifications/email/smtp-mailer';
-import { NotificationHandler } from '../../src/notifications/notification-handler';
+import { readEnv } from '../../src/config/env';
+import { InAppProvider } from '../../src/in-app/in-app-provider';
+import type { ChannelName } from '../../src/notifications/channels/channel';
+import { NotificationHandler, type ChannelSender } from '../../src/notifications/notification-handler';
+import { PreferenceStore } from '../../src/notifications/preferences';
+import { DeviceTokens } from '../../src/notifications/providers/device-tokens';
+import { FailoverProvider } from '../../src/notifications/providers/failover';
+import { createProvidersFromEnv } from '../../src/notifications/providers/providers-from-env';
+import { DEFAULT_RATE_LIMITS, RateLimiter, type RateLimits } from '../../src/notifications/rate-limiter';
+import { laneAccepts, type LaneName } from '../../src/notifications/routing';
 import type { Platform } from '../../src/platform';
 
 export const NOTIFICATION_GROUP = 'tidings.notification';
 
+/** Group id and topic-name suffix of each lane; `all` is the single-group deployment. */
+const LANES: Record<LaneName, { groupSuffix: string; name: string; handlesMalformed: boolean }> = {
+  all: { groupSuffix: '', name: 'notification', handlesMalformed: true },
+  priority: { groupSuffix: '.priority', name: 'notification-priority', handlesMalformed: false },
+  bulk: { groupSuffix: '.bulk', name: 'notification-bulk', handlesMalformed: true },
+};
+
 export interface NotificationConsumerOptions {
+  /**
+   * `priority`: payment confirmations and security alerts only; `bulk`: everything else;
+   * `all` (default): one group for everything. Run a priority and a bulk instance side by
+   * side so a backlog of bulk traffic never delays a payment confirmation.
+   */
+  lane?: LaneName;
+  /** Default `tidings.notification` plus `.priority` / `.bulk` for a lane. */
   groupId?: string;
   chunkSize?: number;
   /** Delay of each retry tier; default 10 s, 1 min, 10 min, 1 h. */
   retryDelaysMs?: readonly number[];
   outageBackoff?: { initialMs: number; maxMs: number };
   sessionTimeoutMs?: number;
+  /** Channel senders; default: providers from the environment (SMTP at the platform's SMTP URL, Twilio, FCM) plus in-app. */
+  channels?: Partial<Record<ChannelName, ChannelSender>>;
+  rateLimits?: RateLimits;
+  clock?: () => Date;
 }
 
 export interface NotificationConsumer {
@@ -25,14 +51,30 @@ export interface NotificationConsumer {
  * stores receipts and sends email. Run more instances to scale; partitions are shared.
  */
 export async function startNotificationConsumer(platform: Platform, options: NotificationConsumerOptions = {}): Promise<NotificationConsumer> {
-  const mailer = new SmtpMailer({ url: platform.endpoints.smtpUrl, from: platform.endpoints.mailFrom });
-  const handler = new NotificationHandler({ db: platform.db, mailer });
+  const deviceTokens = new DeviceTokens(platform.db);
+  // Provider credentials come from the environment; the SMTP server is the platform's.
+  const fromEnv = options.channels ? undefined : createProvidersFromEnv({ env: { ...readEnv(), SMTP_URL: platform.endpoints.smtpUrl }, deviceTokens });
+  const channels: Partial<Record<ChannelName, ChannelSender>> = options.channels ?? {
+    ...fromEnv?.channels,
+    in_app: new FailoverProvider({ channel: 'in_app', providers: [new InAppProvider({ db: platform.db })] }),
+  };
+  const handler = new NotificationHandler({
+    db: platform.db,
+    channels,
+    preferences: new PreferenceStore(platform.db),
+    rateLimiter: new RateLimiter(platform.db, options.rateLimits ?? DEFAULT_RATE_LIMITS),
+    messageDomain: /@([A-Za-z0-9.-]+)/.exec(platform.endpoints.mailFrom)?.[1],
+    clock: options.clock,
+  });
+  const laneName = options.lane ?? 'all';
+  const lane = LANES[laneName];
   const runtime = new ConsumerRuntime({
     kafka: platform.kafka,
     db: platform.db,
     registry: platform.registry,
-    groupId: options.groupId ?? NOTIFICATION_GROUP,
-    name: 'notification',
+    groupId: options.groupId ?? `${NOTIFICATION_GROUP}${lane.groupSuffix}`,
+    name: lane.name,
+    lane: laneName === 'all' ? undefined : { accepts: (type) => laneAccepts(laneName, type), handlesMalformed: lane.handlesMalformed },
     topics: [platform.topics.auth, platform.topics.payment],
     // A user's payment notifications go out in order even when one of them is being retried.
     orderedTopics: [platform.topics.payment],
@@ -48,7 +90,7 @@ export async function startNotificationConsumer(platform: Platform, options: Not
     handler,
     async stop() {
       await runtime.stop();
-      mailer.close();
+      await fromEnv?.close();
     },
   };
 }

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { registerApiCommand } from './commands/api';
 import { registerDemoCommand } from './commands/demo';
 import { registerDevCommands } from './commands/dev';
 import { registerMigrateCommand } from './commands/migrate';
@@ -29,6 +30,7 @@ Environment: KAFKA_BROKERS, SCHEMA_REGISTRY_URL, DATABASE_URL, SMTP_URL, MAIL_FR
   registerTopicCommands(program);
   registerRunCommand(program);
   registerDemoCommand(program);
+  registerApiCommand(program);
   return program;
 }
 

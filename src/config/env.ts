@@ -31,6 +31,28 @@ const schema = z.object({
     .regex(/^[A-Za-z0-9._-]*$/, { message: 'may contain only letters, digits, ".", "_" and "-"' })
     .default(''),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  // Notification providers. A channel whose credentials are absent is disabled at start-up
+  // (one log line); a value that is present but malformed is an error here.
+  SMTP_BACKUP_URL: z
+    .string()
+    .refine((v) => /^smtps?:\/\//.test(v), { message: 'must be an smtp:// or smtps:// URL' })
+    .optional(),
+  TWILIO_ACCOUNT_SID: z.string().regex(/^AC[0-9a-fA-F]{32}$/, { message: 'must be a Twilio account SID: "AC" and 32 hex digits' }).optional(),
+  TWILIO_AUTH_TOKEN: z.string().optional(),
+  TWILIO_FROM: z.string().regex(/^(\+[1-9]\d{1,14}|MG[0-9a-fA-F]{32})$/, { message: 'must be an E.164 number like +15551234567 or a Messaging Service SID ("MG" and 32 hex digits)' }).optional(),
+  /** Where the Twilio REST API is; only for a local fake or proxy. Default https://api.twilio.com. */
+  TWILIO_BASE_URL: z.url({ message: 'must be an http(s) URL' }).optional(),
+  TWILIO_BACKUP_ACCOUNT_SID: z.string().regex(/^AC[0-9a-fA-F]{32}$/, { message: 'must be a Twilio account SID: "AC" and 32 hex digits' }).optional(),
+  TWILIO_BACKUP_AUTH_TOKEN: z.string().optional(),
+  TWILIO_BACKUP_FROM: z.string().regex(/^(\+[1-9]\d{1,14}|MG[0-9a-fA-F]{32})$/, { message: 'must be an E.164 number like +15551234567 or a Messaging Service SID ("MG" and 32 hex digits)' }).optional(),
+  TWILIO_BACKUP_BASE_URL: z.url({ message: 'must be an http(s) URL' }).optional(),
+  /** Firebase service account key: a path to the JSON file, or the JSON itself. */
+  FCM_SERVICE_ACCOUNT: z.string().optional(),
+  /** A local FCM endpoint for tests and the demo (plain http://). Default https://fcm.googleapis.com. */
+  FCM_BASE_URL: z
+    .string()
+    .refine((v) => /^http:\/\/[^\s/]+(:\d+)?\/?$/.test(v), { message: 'must be a plain http://host:port URL of a local FCM endpoint' })
+    .optional(),
 });
 
 export type Env = z.infer<typeof schema>;

@@ -1,7 +1,9 @@
 import type { Message } from 'kafkajs';
 import type { Db, Trx } from '../db/database';
 import { EventValidationError, MalformedMessageError, TidingsError } from '../errors';
+import { isEventType } from '../events/catalog';
 import type { EventType } from '../events/generated';
+import { EVENT_TYPE_HEADER } from '../producer/publisher';
 import { validateEvent } from '../events/validate';
 import type { Logger } from '../observability/logger';
 import type { EventRegistry } from '../registry/event-registry';
@@ -13,6 +15,8 @@ import { dlqTopic, retryTopic, roleOf, type RetryTopology } from './retry-topolo
 
 export interface ConsumerStats {
   processed: number;
+  /** Records of event types another lane handles: committed without any work. */
+  skipped: number;
   duplicates: number;
   malformed: number;
   retried: number;
@@ -36,9 +40,17 @@ export interface ChunkProcessorOptions {
   orderedSources: ReadonlySet<string>;
   holds: KeyHolds;
   handler: EventHandler;
+  /** Which event types this group handles (a lane); the others are skipped. Default: all. */
+  lane?: Lane;
   logger: Logger;
   stats: ConsumerStats;
   now?: () => number;
+}
+
+export interface Lane {
+  accepts(type: EventType): boolean;
+  /** Whether undecodable records are this lane's to dead-letter (exactly one lane should). */
+  handlesMalformed: boolean;
 }
 
 type Pending = { event: EventRecord; source: string; key: string | null };
@@ -63,13 +75,28 @@ export class ChunkProcessor {
     stats.chunks++;
     const routes: Route[] = [];
     const events: Pending[] = [];
+    const lane = this.options.lane;
     for (const record of records) {
       const source = roleOf(this.options.topology, record.topic).source;
+      // The producer's type header lets another lane's records pass without decoding.
+      const declared = record.headers[EVENT_TYPE_HEADER];
+      if (lane && declared !== undefined && isEventType(declared) && !lane.accepts(declared)) {
+        stats.skipped++;
+        continue;
+      }
       try {
         const event = await this.decode(record);
+        if (lane && !lane.accepts(event.type)) {
+          stats.skipped++;
+          continue;
+        }
         events.push({ event, source, key: originOf(record).key });
       } catch (error) {
         if (!(error instanceof MalformedMessageError || error instanceof EventValidationError)) throw error;
+        if (lane && !lane.handlesMalformed) {
+          stats.skipped++;
+          continue;
+        }
         stats.malformed++;
         this.options.logger.warn({ topic: record.topic, partition: record.partition, offset: record.offset, code: error.code, reason: error.message }, 'malformed message to DLQ');
         routes.push(this.deadLetter(record, error));

@@ -6,14 +6,14 @@ import { createLogger, type Logger } from '../observability/logger';
 import { faultPoint } from '../observability/fault-injection';
 import type { EventRegistry } from '../registry/event-registry';
 import { backoffDelay } from './backoff';
-import { ChunkProcessor, type ConsumerStats, type Route } from './chunk-processor';
+import { ChunkProcessor, type ConsumerStats, type Lane, type Route } from './chunk-processor';
 import type { EventHandler } from './event-handler';
 import { dueAtOf } from './failure-headers';
 import { KeyHolds } from './key-holds';
 import { toInboundRecord } from './messages';
 import { DEFAULT_RETRY_DELAYS_MS, retryTopics, topologyTopicSpecs, type RetryTopology } from './retry-topology';
 
-export type { ConsumerStats } from './chunk-processor';
+export type { ConsumerStats, Lane } from './chunk-processor';
 export type { DeliveryFailure, EventHandler } from './event-handler';
 
 export interface ConsumerRuntimeOptions {
@@ -31,6 +31,8 @@ export interface ConsumerRuntimeOptions {
   /** Delay of each retry tier. Default 10 s, 1 min, 10 min, 1 h. */
   retryDelaysMs?: readonly number[];
   handler: EventHandler;
+  /** Only these event types (a priority lane); the others are skipped. Default: all. */
+  lane?: Lane;
   /** Records per database transaction. Default 500. */
   chunkSize?: number;
   /** A new group starts at the beginning of its topics. Default true: no event is skipped. */
@@ -50,7 +52,7 @@ export interface ConsumerRuntimeOptions {
  * commit, failures routed to a retry tier or the DLQ, and only then the offset commit.
  */
 export class ConsumerRuntime {
-  readonly stats: ConsumerStats = { processed: 0, duplicates: 0, malformed: 0, retried: 0, deadLettered: 0, heldBack: 0, chunks: 0, infrastructureRetries: 0 };
+  readonly stats: ConsumerStats = { processed: 0, skipped: 0, duplicates: 0, malformed: 0, retried: 0, deadLettered: 0, heldBack: 0, chunks: 0, infrastructureRetries: 0 };
   readonly topology: RetryTopology;
   readonly holds: KeyHolds;
   private readonly logger: Logger;
@@ -73,6 +75,7 @@ export class ConsumerRuntime {
       orderedSources: new Set(options.orderedTopics ?? []),
       holds: this.holds,
       handler: options.handler,
+      lane: options.lane,
       logger: this.logger,
       stats: this.stats,
     });

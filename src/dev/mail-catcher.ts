@@ -27,6 +27,8 @@ export interface MailCatcherOptions {
   host?: string;
   /** When set, each accepted message is also written there as `<n>.eml`. */
   dir?: string;
+  /** Keep text and HTML bodies in `messages` (default true); off for load tests with many thousands of mails. */
+  retainBodies?: boolean;
 }
 
 export class MailCatcher extends EventEmitter {
@@ -122,8 +124,8 @@ export class MailCatcher extends EventEmitter {
       from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
       to: session.envelope.rcptTo.map((r) => r.address.toLowerCase()),
       subject: parsed.subject ?? '',
-      text: parsed.text ?? '',
-      html: typeof parsed.html === 'string' ? parsed.html : '',
+      text: this.options.retainBodies === false ? '' : (parsed.text ?? ''),
+      html: this.options.retainBodies === false || typeof parsed.html !== 'string' ? '' : parsed.html,
       messageId: parsed.messageId ?? '',
       headers,
       receivedAt: new Date(),

@@ -50,6 +50,9 @@ function remembered(check: (value: string) => boolean, limit = 2_000): (value: s
 }
 
 function isHttpUrl(value: string): boolean {
+  // With a literal http(s) prefix the scheme is settled and a special-scheme URL cannot parse
+  // with an empty host, so canParse gives the same answer without building a URL (~2x faster).
+  if (value.startsWith('https://') || value.startsWith('http://')) return URL.canParse(value);
   try {
     const url = new URL(value);
     return (url.protocol === 'https:' || url.protocol === 'http:') && url.hostname.length > 0;
@@ -99,21 +102,34 @@ function shown(value: string, format: Format | undefined): string {
   return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
 }
 
-/**
- * Checks a non-null value that already passed the Avro type check against the field's
- * rules. Returns why it fails, or undefined.
- */
-export function checkRules(field: AvroField, value: unknown): string | undefined {
+/** A field's rules, read from its attributes once rather than on every event. */
+export interface FieldRules {
+  readonly min: number | undefined;
+  readonly minLength: number | undefined;
+  readonly format: Format | undefined;
+}
+
+/** The rules of `field`, or undefined when it has none. */
+export function rulesOf(field: AvroField): FieldRules | undefined {
   const formatName = field['tidings.format'];
   const format = typeof formatName === 'string' ? FORMATS[formatName] : undefined;
-  const min = field['tidings.min'];
-  const minLength = field['tidings.minLength'];
+  const min = typeof field['tidings.min'] === 'number' ? field['tidings.min'] : undefined;
+  const minLength = typeof field['tidings.minLength'] === 'number' ? field['tidings.minLength'] : undefined;
+  if (format === undefined && min === undefined && minLength === undefined) return undefined;
+  return { min, minLength, format };
+}
 
-  if (typeof value === 'number' && typeof min === 'number' && value < min) {
+/**
+ * Checks a non-null value that already passed the Avro type check against the field's
+ * rules. Returns why it fails, or undefined; messages are only built on failure.
+ */
+export function ruleProblem(rules: FieldRules, value: unknown): string | undefined {
+  const { min, minLength, format } = rules;
+  if (typeof value === 'number' && min !== undefined && value < min) {
     return `must be >= ${min} (got ${value})`;
   }
   if (typeof value !== 'string') return undefined;
-  if (typeof minLength === 'number' && value.length < minLength) {
+  if (minLength !== undefined && value.length < minLength) {
     return minLength === 1 ? 'must not be empty' : `must be at least ${minLength} characters (got ${value.length})`;
   }
   if (format && !format.test(value)) return `must be ${format.expected} (got ${shown(value, format)})`;

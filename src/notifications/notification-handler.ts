@@ -1,49 +1,75 @@
-import type { Db, Trx } from '../db/database';
-import { TidingsError, describe } from '../errors';
-import { faultPoint } from '../observability/fault-injection';
-import type { EventMap, EventType, PaymentSucceeded } from '../events/generated';
 import type { DeliveryFailure, EventHandler } from '../consumer/event-handler';
 import type { EventRecord } from '../consumer/messages';
+import type { Db, Trx } from '../db/database';
+import { RecipientUnreachableError, TidingsError, describe } from '../errors';
+import type { EventMap, EventType, PaymentSucceeded } from '../events/generated';
+import { faultPoint } from '../observability/fault-injection';
 import { createLogger, type Logger } from '../observability/logger';
+import type { ChannelName, OutboundMessage } from './channels/channel';
 import { renderEmail } from './email/render';
-import type { SmtpMailer } from './email/smtp-mailer';
+import { decide, inQuietHours, quietHoursEnd, type PreferenceStore, type UserPreferences } from './preferences';
+import type { FailoverResult } from './providers/failover';
+import type { RateLimiter } from './rate-limiter';
+import { routeOf, type ChannelRoute, type Route } from './routing';
+import { renderShort } from './short-render';
+
+/** What the handler needs of a channel: send with failover and report every attempt. */
+export interface ChannelSender {
+  sendWithAttempts(message: OutboundMessage): Promise<FailoverResult>;
+}
 
 export interface NotificationHandlerOptions {
   db: Db;
-  mailer: SmtpMailer;
+  /** One sender per enabled channel; a channel left out is recorded as `suppressed: channel_disabled`. */
+  channels: Partial<Record<ChannelName, ChannelSender>>;
+  preferences?: PreferenceStore;
+  rateLimiter?: RateLimiter;
+  /** Domain of Message-IDs and idempotency keys. Default `tidings.local`. */
+  messageDomain?: string;
   /** Concurrent provider sends per chunk. Default 16. */
   sendConcurrency?: number;
+  clock?: () => Date;
   logger?: Logger;
 }
 
 export interface NotificationStats {
-  emailsSent: number;
+  sent: number;
+  suppressed: number;
+  deferred: number;
+  failed: number;
   receiptsStored: number;
 }
 
 interface LedgerRow {
   id: string;
   event_id: string;
-  channel: string;
+  channel: ChannelName;
   recipient: string;
+  user_id: string | null;
   attempts: number;
 }
 
+type PlannedRow = { event_id: string; event_type: string; channel: ChannelName; recipient: string; user_id: string; status: 'pending' | 'suppressed'; reason: string | null };
+
 /**
- * Turns events into notifications. In the effects transaction it stores a receipt per
- * PAYMENT_SUCCEEDED and a `pending` ledger row per (event, channel, recipient); after the
- * commit it sends what is pending and marks it `sent`. A redelivered event finds its ledger
- * row already `sent` and sends nothing; the only duplicate left is a crash between the
- * provider accepting and the ledger update (documented in the README).
+ * Turns events into notifications, following the routing table.
+ *
+ * In the effects transaction (exactly once per event): a receipt per PAYMENT_SUCCEEDED and
+ * one ledger row per (event, channel, recipient) — `pending`, or `suppressed` with the reason
+ * (opted out, not opted in, no address). After the commit, `deliver` sends what is pending:
+ * rendered per channel and locale, held to quiet hours and rate limits, sent through the
+ * channel's providers with failover; every provider attempt is recorded. A redelivered event
+ * finds its rows already `sent` and sends nothing; the one duplicate left is a crash between
+ * a provider accepting and the ledger recording it (see the README).
  */
 export class NotificationHandler implements EventHandler {
-  readonly stats: NotificationStats = { emailsSent: 0, receiptsStored: 0 };
+  readonly stats: NotificationStats = { sent: 0, suppressed: 0, deferred: 0, failed: 0, receiptsStored: 0 };
   private readonly logger: Logger;
-  private readonly messageIdDomain: string;
+  private readonly domain: string;
 
   constructor(private readonly options: NotificationHandlerOptions) {
     this.logger = options.logger ?? createLogger('notifications');
-    this.messageIdDomain = /@([A-Za-z0-9.-]+)/.exec(options.mailer.from)?.[1] ?? 'tidings.local';
+    this.domain = options.messageDomain ?? 'tidings.local';
   }
 
   async apply(events: EventRecord[], trx: Trx): Promise<void> {
@@ -52,14 +78,12 @@ export class NotificationHandler implements EventHandler {
       await trx('receipts').insert(receipts).onConflict('event_id').ignore();
       this.stats.receiptsStored += receipts.length;
     }
-    const ledger = events.map((e) => ({
-      event_id: e.eventId,
-      event_type: e.type,
-      channel: 'email',
-      recipient: recipientEmail(e),
-      status: 'pending',
-    }));
-    await trx('delivery_ledger').insert(ledger).onConflict(['event_id', 'channel', 'recipient']).ignore();
+    const users = events.map((e) => String(e.payload.user_id));
+    const prefs = (await this.options.preferences?.load(users, trx)) ?? new Map<string, UserPreferences>();
+    const needsTokens = events.some((e) => routeOf(e.type).channels.some((c) => c.channel === 'push'));
+    const tokens = needsTokens ? await activeTokens(trx, users) : new Map<string, string[]>();
+    const rows = events.flatMap((e) => this.plan(e, prefs.get(String(e.payload.user_id)), tokens));
+    if (rows.length > 0) await trx('delivery_ledger').insert(rows).onConflict(['event_id', 'channel', 'recipient']).ignore();
   }
 
   async deliver(events: EventRecord[]): Promise<DeliveryFailure[]> {
@@ -67,65 +91,185 @@ export class NotificationHandler implements EventHandler {
     const pending: LedgerRow[] = await this.options.db('delivery_ledger')
       .whereIn('event_id', [...byId.keys()])
       .andWhere({ status: 'pending' })
-      .select('id', 'event_id', 'channel', 'recipient', 'attempts');
+      .select('id', 'event_id', 'channel', 'recipient', 'user_id', 'attempts');
+    if (pending.length === 0) return [];
+    const prefs = (await this.options.preferences?.load(events.map((e) => String(e.payload.user_id)))) ?? new Map<string, UserPreferences>();
     const failures: DeliveryFailure[] = [];
     await forEachLimited(pending, this.options.sendConcurrency ?? 16, async (row) => {
       const event = byId.get(row.event_id);
       if (!event) return;
-      const error = await this.sendEmail(row, event);
+      const error = await this.deliverRow(row, event, prefs.get(String(event.payload.user_id)));
       if (error !== undefined) failures.push({ eventId: row.event_id, error });
     });
     return failures;
   }
 
-  /** Sends one pending email and records the outcome; returns the provider's error, if any. */
-  private async sendEmail(row: LedgerRow, event: EventRecord): Promise<unknown> {
-    const started = Date.now();
-    let content;
-    try {
-      content = renderEmail(event.type, event.payload as unknown as EventMap[EventType]);
-    } catch (error) {
-      await this.recordAttempt(row, 'failed', { error });
-      return error;
+  /** The ledger rows of one event: one per routed channel and address. */
+  private plan(event: EventRecord, prefs: UserPreferences | undefined, tokens: Map<string, string[]>): PlannedRow[] {
+    const route = routeOf(event.type) as Route<EventType>;
+    const payload = event.payload as unknown as EventMap[EventType];
+    const userId = payload.user_id;
+    const planned = new Set<ChannelName>();
+    const rows: PlannedRow[] = [];
+    const add = (channelRoute: ChannelRoute<EventType>): void => {
+      if (planned.has(channelRoute.channel)) return;
+      planned.add(channelRoute.channel);
+      const decision = decide(route, channelRoute, prefs);
+      const addresses = addressesOf(channelRoute.channel, payload, tokens.get(userId) ?? []);
+      const base = { event_id: event.eventId, event_type: event.type, channel: channelRoute.channel, user_id: userId };
+      if (addresses.length === 0) {
+        rows.push({ ...base, recipient: '', status: 'suppressed', reason: 'no_address' });
+        // No way to reach the user on this channel: use its fallback channel instead.
+        const fallback = channelRoute.fallback;
+        if (fallback && decision.send) add({ channel: fallback });
+        return;
+      }
+      for (const recipient of addresses) {
+        rows.push({ ...base, recipient, status: decision.send ? 'pending' : 'suppressed', reason: decision.send ? null : decision.reason });
+      }
+    };
+    for (const channelRoute of route.channels) {
+      if (channelRoute.when && !channelRoute.when(payload)) continue;
+      add(channelRoute);
     }
-    try {
-      const { messageId } = await this.options.mailer.send({
-        to: row.recipient,
-        ...content,
-        headers: { 'X-Tidings-Event-Id': event.eventId, 'X-Tidings-Event-Type': event.type },
-        messageId: `<${event.eventId}.${row.channel}@${this.messageIdDomain}>`,
-      });
-      faultPoint('notification.after-provider-accepted');
-      await this.recordAttempt(row, 'sent', { messageId });
-      this.stats.emailsSent++;
-      this.logger.debug({ eventId: event.eventId, type: event.type, ms: Date.now() - started }, 'email sent');
-      return undefined;
-    } catch (error) {
-      if (!(error instanceof TidingsError)) throw error;
-      // A rejected address will not be accepted later; anything else stays pending for a retry.
-      await this.recordAttempt(row, error.retriable ? 'pending' : 'failed', { error });
-      this.logger.warn({ eventId: event.eventId, type: event.type, code: error.code, error: error.message }, 'email not sent');
-      return error;
-    }
+    return rows;
   }
 
-  private async recordAttempt(row: LedgerRow, status: 'sent' | 'pending' | 'failed', outcome: { messageId?: string; error?: unknown }): Promise<void> {
+  /** Delivers one pending row; returns the error that should retry or dead-letter the event, if any. */
+  private async deliverRow(row: LedgerRow, event: EventRecord, prefs: UserPreferences | undefined): Promise<unknown> {
+    const sender = this.options.channels[row.channel];
+    if (!sender) return this.finish(row, 'suppressed', { reason: 'channel_disabled' });
+    const route = routeOf(event.type);
+    let message: OutboundMessage & { templateVersion: string };
+    try {
+      message = this.render(row, event);
+    } catch (error) {
+      await this.finish(row, 'failed', { reason: 'template', error });
+      return error;
+    }
+    const now = this.now();
+    // Quiet hours hold back non-urgent messages on intrusive channels until they are over.
+    if (route.priority !== 'high' && (row.channel === 'sms' || row.channel === 'push') && prefs?.quietHours && inQuietHours(prefs.quietHours, now)) {
+      const { templateVersion, ...stored } = message;
+      return this.finish(row, 'deferred', { reason: 'quiet_hours', notBefore: quietHoursEnd(prefs.quietHours, now), message: stored, templateVersion });
+    }
+    if (this.options.rateLimiter && row.user_id && !(await this.options.rateLimiter.take(row.user_id, row.channel, now))) {
+      return this.finish(row, 'suppressed', { reason: 'rate_limited', templateVersion: message.templateVersion });
+    }
+    const result = await sender.sendWithAttempts(message);
+    await this.recordAttempts(row, result);
+    if (result.receipt) {
+      faultPoint('notification.after-provider-accepted');
+      return this.finish(row, 'sent', { provider: result.provider, providerMessageId: result.receipt.providerMessageId, templateVersion: message.templateVersion });
+    }
+    const error = result.error;
+    if (error instanceof RecipientUnreachableError) {
+      // A dead address is the user's state, not the event's fault: record it, try the fallback.
+      await this.finish(row, 'failed', { reason: 'unreachable', error, templateVersion: message.templateVersion });
+      return this.fallback(row, event);
+    }
+    const retriable = !(error instanceof TidingsError) || error.retriable;
+    await this.finish(row, retriable ? 'pending' : 'failed', { error, templateVersion: message.templateVersion });
+    this.logger.warn({ eventId: row.event_id, channel: row.channel, error: describe(error) }, 'notification not sent');
+    return error;
+  }
+
+  private async fallback(row: LedgerRow, event: EventRecord): Promise<unknown> {
+    const channelRoute = routeOf(event.type).channels.find((c) => c.channel === row.channel);
+    if (!channelRoute?.fallback) return undefined;
+    const payload = event.payload as unknown as EventMap[EventType];
+    const [recipient] = addressesOf(channelRoute.fallback, payload, []);
+    if (!recipient) return undefined;
+    const [inserted] = (await this.options.db('delivery_ledger')
+      .insert({ event_id: event.eventId, event_type: event.type, channel: channelRoute.fallback, recipient, user_id: payload.user_id, status: 'pending', reason: `fallback_from_${row.channel}` })
+      .onConflict(['event_id', 'channel', 'recipient'])
+      .ignore()
+      .returning(['id', 'event_id', 'channel', 'recipient', 'user_id', 'attempts'])) as LedgerRow[];
+    // Already planned on that channel (e.g. a severe login alert also goes by SMS): nothing to add.
+    if (!inserted) return undefined;
+    return this.deliverRow(inserted, event, undefined);
+  }
+
+  private render(row: LedgerRow, event: EventRecord): OutboundMessage & { templateVersion: string } {
+    const payload = event.payload as unknown as EventMap[EventType];
+    const base = {
+      channel: row.channel,
+      eventId: event.eventId,
+      userId: payload.user_id,
+      recipient: row.recipient,
+      idempotencyKey: `${event.eventId}.${row.channel}@${this.domain}`,
+    };
+    if (row.channel === 'email') {
+      const email = renderEmail(event.type, payload);
+      return { ...base, title: email.subject, text: email.text, html: email.html, data: { eventType: event.type, eventId: event.eventId }, templateVersion: 'email-bundled' };
+    }
+    const short = renderShort(event.type, row.channel, payload);
+    return { ...base, title: short.title, text: short.text, data: { eventType: event.type, eventId: event.eventId }, templateVersion: short.version };
+  }
+
+  private async recordAttempts(row: LedgerRow, result: FailoverResult): Promise<void> {
+    if (result.attempts.length === 0) return;
+    await this.options.db('delivery_attempts').insert(
+      result.attempts.map((a) => ({
+        ledger_id: row.id,
+        provider: a.provider,
+        status: a.status,
+        error: a.error === undefined ? null : describe(a.error).slice(0, 2000),
+        latency_ms: Math.round(a.latencyMs),
+      })),
+    );
+  }
+
+  private async finish(
+    row: LedgerRow,
+    status: 'sent' | 'pending' | 'failed' | 'suppressed' | 'deferred',
+    outcome: { provider?: string; providerMessageId?: string; error?: unknown; reason?: string; templateVersion?: string; notBefore?: Date; message?: OutboundMessage },
+  ): Promise<undefined> {
+    const attempted = status === 'sent' || status === 'pending' || (status === 'failed' && outcome.reason !== 'template');
     await this.options.db('delivery_ledger')
       .where({ id: row.id })
       .update({
         status,
-        provider: this.options.mailer.name,
-        provider_message_id: outcome.messageId ?? null,
-        attempts: row.attempts + 1,
+        provider: outcome.provider ?? null,
+        provider_message_id: outcome.providerMessageId ?? null,
+        attempts: row.attempts + (attempted ? 1 : 0),
         error: outcome.error === undefined ? null : describe(outcome.error).slice(0, 2000),
+        reason: outcome.reason ?? null,
+        template_version: outcome.templateVersion ?? null,
+        not_before: outcome.notBefore ?? null,
+        message: outcome.message === undefined ? null : JSON.stringify(outcome.message),
         updated_at: new Date(),
       });
+    if (status === 'sent') this.stats.sent++;
+    else if (status === 'suppressed') this.stats.suppressed++;
+    else if (status === 'deferred') this.stats.deferred++;
+    else if (status === 'failed') this.stats.failed++;
+    return undefined;
+  }
+
+  private now(): Date {
+    return this.options.clock ? this.options.clock() : new Date();
   }
 }
 
-function recipientEmail(event: EventRecord): string {
-  const recipient = event.payload.recipient as { email?: unknown } | undefined;
-  return typeof recipient?.email === 'string' ? recipient.email.toLowerCase() : '';
+function addressesOf(channel: ChannelName, event: EventMap[EventType], tokens: string[]): string[] {
+  switch (channel) {
+    case 'email':
+      return [event.recipient.email.toLowerCase()];
+    case 'sms':
+      return event.recipient.phone ? [event.recipient.phone] : [];
+    case 'push':
+      return tokens;
+    case 'in_app':
+      return [event.user_id];
+  }
+}
+
+async function activeTokens(trx: Trx, userIds: string[]): Promise<Map<string, string[]>> {
+  const rows: Array<{ user_id: string; token: string }> = await trx('device_tokens').whereIn('user_id', [...new Set(userIds)]).whereNull('dead_at').select('user_id', 'token');
+  const out = new Map<string, string[]>();
+  for (const r of rows) out.set(r.user_id, [...(out.get(r.user_id) ?? []), r.token]);
+  return out;
 }
 
 function receiptRow(p: PaymentSucceeded): Record<string, unknown> {

@@ -23,9 +23,29 @@ function randomHex(bytes: number): string {
   return pool.toString('hex', poolOffset - bytes, poolOffset);
 }
 
-/** A new sampled root context, for events published outside any trace. */
+const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
+/** `00-<32 hex trace id>-<16 hex span id>-01`, rewritten in place for every new root context. */
+const rootTemplate = Buffer.from(`00-${'0'.repeat(32)}-${'0'.repeat(16)}-01`, 'latin1');
+
+/**
+ * A new sampled root context, for events published outside any trace. Hex digits are
+ * written into a template so each id is one flat string: building it from slices left five
+ * short-lived strings per published event for the garbage collector.
+ */
 export function newTraceparent(): string {
-  return `00-${randomHex(16)}-${randomHex(8)}-01`;
+  if (poolOffset + 24 > pool.length) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  let out = 3;
+  for (let i = 0; i < 24; i++) {
+    if (i === 16) out++; // the dash between trace id and span id
+    const byte = pool[poolOffset + i] as number;
+    rootTemplate[out++] = HEX_DIGITS[byte >> 4] as number;
+    rootTemplate[out++] = HEX_DIGITS[byte & 15] as number;
+  }
+  poolOffset += 24;
+  return rootTemplate.toString('latin1');
 }
 
 /** A child span of `parent` in the same trace (or a new root when `parent` is missing or invalid). */

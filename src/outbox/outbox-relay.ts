@@ -235,7 +235,7 @@ export class OutboxRelay {
       .orderBy([{ column: 'xid' }, { column: 'id' }])
       .limit(this.settings.batchSize)) as Candidate[];
     // Sorted by xid, the rows below the fence come first.
-    const ready = rows;
+    const ready = rows.filter((r) => r.ready);
     const fenced = ready.length < rows.length;
     if (fenced) this.counters.fenceWaits++;
     if (ready.length === 0) return { full: false, fenced };
@@ -295,7 +295,8 @@ export class OutboxRelay {
    * lost; a backoff does not, so an outage cannot turn into a busy loop.
    */
   private pause(ms: number, idle: boolean): Promise<void> {
-    if (!this.running || (idle && this.notified)) return Promise.resolve();
+    // A NOTIFY or a lost session may have come while the relay was busy.
+    if (!this.running || (idle && (this.notified || !this.session?.alive))) return Promise.resolve();
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);

@@ -37,12 +37,15 @@ interface LockRow {
  */
 export class RelaySession {
   private readonly held = new Set<number>();
+  private readonly ended: Promise<void>;
   private dead = false;
 
   private constructor(
     private readonly client: Client,
     private readonly options: RelaySessionOptions,
-  ) {}
+  ) {
+    this.ended = new Promise((resolve) => client.once('end', () => resolve()));
+  }
 
   static async open(options: RelaySessionOptions): Promise<RelaySession> {
     const client = new Client({
@@ -120,7 +123,9 @@ export class RelaySession {
   async close(): Promise<void> {
     this.dead = true;
     this.held.clear();
-    await this.client.end().catch(() => undefined);
+    // pg's end() never settles when the socket has already closed on its own (server
+    // terminated the backend), so the connection's own end event settles it too.
+    await Promise.race([this.client.end().catch(() => undefined), this.ended]);
   }
 
   private lost(error: unknown): void {

@@ -33,7 +33,7 @@ describe('crash recovery of the notification consumer', () => {
   }
 
   const sentCount = async (): Promise<number> => {
-    const row = await ctx.db('delivery_ledger').where({ status: 'sent' }).count<{ count: string }[]>('* as count').first();
+    const row = await ctx.db('delivery_ledger').where({ channel: 'email', status: 'sent' }).count<{ count: string }[]>('* as count').first();
     return Number(row?.count ?? 0);
   };
 
@@ -43,7 +43,7 @@ describe('crash recovery of the notification consumer', () => {
     expect(receipts).toHaveLength(payments.length);
     expect(new Set(receipts.map((r) => r.event_id))).toEqual(new Set(payments));
 
-    const ledger: Array<{ event_id: string; status: string }> = await ctx.db('delivery_ledger').select('event_id', 'status');
+    const ledger: Array<{ event_id: string; status: string }> = await ctx.db('delivery_ledger').where({ channel: 'email' }).select('event_id', 'status');
     expect(ledger).toHaveLength(events.length);
     expect(ledger.every((row) => row.status === 'sent')).toBe(true);
     expect(await ctx.db('inbox').count('* as n').first()).toEqual({ n: String(events.length) });

@@ -37,7 +37,7 @@ describe('infrastructure outages', () => {
   });
 
   const sentCount = async (): Promise<number> => {
-    const row = await ctx.db('delivery_ledger').where({ status: 'sent' }).count<{ count: string }[]>('* as count').first();
+    const row = await ctx.db('delivery_ledger').where({ channel: 'email', status: 'sent' }).count<{ count: string }[]>('* as count').first();
     return Number(row?.count ?? 0);
   };
 
@@ -61,7 +61,7 @@ describe('infrastructure outages', () => {
   async function expectAllOnce(events: TypedEvent[]): Promise<void> {
     const payments = events.filter((e) => e.type === 'PAYMENT_SUCCEEDED').length;
     expect(await ctx.db('receipts').count('* as n').first()).toEqual({ n: String(payments) });
-    expect(await ctx.db('delivery_ledger').where({ status: 'sent' }).count('* as n').first()).toEqual({ n: String(events.length) });
+    expect(await ctx.db('delivery_ledger').where({ channel: 'email', status: 'sent' }).count('* as n').first()).toEqual({ n: String(events.length) });
     const delivered = new Set(ctx.mail.messages.map((m) => m.headers['x-tidings-event-id']));
     expect(events.filter((e) => !delivered.has(e.event.event_id))).toEqual([]);
     expect(ctx.mail.messages.length).toBe(events.length);

@@ -6,7 +6,6 @@ import { listEventDefinitions } from '../../src/events/catalog';
 import type { EventType } from '../../src/events/generated';
 import { eventTopicSpecs, ensureTopics, type TopicNames } from '../../src/kafka/topics';
 import { Platform } from '../../src/platform';
-import { subjectFor } from '../../src/registry/event-registry';
 
 /**
  * Everything one test file needs on the real stack, isolated from other files: its own
@@ -24,7 +23,7 @@ export interface TestContext {
   dispose(): Promise<void>;
 }
 
-export async function createTestContext(options: { partitions?: number } = {}): Promise<TestContext> {
+export async function createTestContext(options: { partitions?: number; retainMailBodies?: boolean } = {}): Promise<TestContext> {
   const id = `t${randomBytes(4).toString('hex')}`;
   const base = resolveEndpoints();
   const dbUrl = new URL(base.databaseUrl);
@@ -34,7 +33,7 @@ export async function createTestContext(options: { partitions?: number } = {}): 
   const db = createDb(databaseUrl);
   await migrateLatest(db);
 
-  const mail = await MailCatcher.start();
+  const mail = await MailCatcher.start({ retainBodies: options.retainMailBodies ?? true });
   const topics: TopicNames = { auth: `${id}.auth.events`, payment: `${id}.payment.events` };
   const platform = new Platform({
     endpoints: { ...base, databaseUrl, smtpUrl: mail.url },
@@ -66,10 +65,7 @@ export async function createTestContext(options: { partitions?: number } = {}): 
       const ours = (await cleanupAdmin.listTopics()).filter((t) => t.startsWith(`${id}.`));
       await cleanupAdmin.deleteTopics({ topics: ours }).catch(() => undefined);
       await cleanupAdmin.disconnect();
-      for (const def of listEventDefinitions()) {
-        const subject = encodeURIComponent(subjectFor(topics[def.domain], def));
-        await fetch(`${base.schemaRegistryUrl}/subjects/${subject}`, { method: 'DELETE' }).catch(() => undefined);
-      }
+      for (const def of listEventDefinitions()) await platform.registry.deleteSubject(def.type as EventType, topics[def.domain]).catch(() => undefined);
       await dropDatabase(databaseUrl);
     },
   };

@@ -200,14 +200,18 @@ describe('transactional outbox: enqueue in the business transaction, the relay p
     const second = sampleEvent('PAYMENT_FAILED', { user_id: 'user-fence' });
 
     const slow = await ctx.db.transaction();
-    await placeOrder(slow, 'PAYMENT_SUCCEEDED', first);
-    await ctx.db.transaction((trx) => placeOrder(trx, 'PAYMENT_FAILED', second));
-    // The relay has seen the committed row and held it back behind the open transaction.
-    await waitFor('the relay to hold a row behind the fence', () => relay.stats.fenceWaits > 0);
-    expect(collector.withEventId(second.event_id)).toHaveLength(0);
-    expect(await ctx.db('outbox').whereNotNull('published_at').count('* as n').first()).toEqual({ n: '0' });
-
-    await slow.commit();
+    try {
+      await placeOrder(slow, 'PAYMENT_SUCCEEDED', first);
+      await ctx.db.transaction((trx) => placeOrder(trx, 'PAYMENT_FAILED', second));
+      // The relay has seen the committed row and held it back behind the open transaction.
+      await waitFor('the relay to hold a row behind the fence', () => relay.stats.fenceWaits > 0);
+      expect(collector.withEventId(second.event_id)).toHaveLength(0);
+      expect(await ctx.db('outbox').whereNotNull('published_at').count('* as n').first()).toEqual({ n: '0' });
+      await slow.commit();
+    } finally {
+      // A failed assertion must not leave a connection in a transaction (teardown would wait for it).
+      if (!slow.isCompleted()) await slow.rollback();
+    }
     await published(second.event_id);
     const order = collector.records.filter((r) => r.key === 'user-fence').map((r) => r.eventId);
     expect(order).toEqual([first.event_id, second.event_id]);
@@ -233,9 +237,18 @@ describe('transactional outbox: enqueue in the business transaction, the relay p
     const relay = await startRelay({ pollIntervalMs: 60_000 });
     const event = sampleEvent('USER_REGISTERED', { user_id: 'user-notify' });
     await ctx.db.transaction((trx) => placeOrder(trx, 'USER_REGISTERED', event));
-    const record = await published(event.event_id, 5_000);
+    const record = await published(event.event_id, 10_000);
     expect(record.topic).toBe(ctx.topics.auth);
     expect(relay.stats.notifications).toBeGreaterThanOrEqual(1);
+  });
+
+  it('prunes published rows once they are older than the retention', async () => {
+    const event = sampleEvent('PAYMENT_SUCCEEDED', { user_id: 'user-prune' });
+    await ctx.db.transaction((trx) => placeOrder(trx, 'PAYMENT_SUCCEEDED', event));
+    const relay = await startRelay({ pollIntervalMs: 100, retentionMs: 1, pruneIntervalMs: 100 });
+    await published(event.event_id);
+    await waitFor('the published row pruned', async () => (await ctx.db('outbox').where({ event_id: event.event_id })).length === 0);
+    expect(relay.stats.pruned).toBe(1);
   });
 
   it('when the relay dies after the broker acknowledged and before marking the rows, the events are published again and the consumer keeps one receipt and one email each', async () => {

@@ -34,7 +34,7 @@ describe('walking skeleton: SDK → Kafka → notification consumer → PostgreS
     await ctx?.dispose();
   });
 
-  const sentRows = (eventId: string) => ctx.db('delivery_ledger').where({ event_id: eventId, status: 'sent' });
+  const sentRows = (eventId: string) => ctx.db('delivery_ledger').where({ event_id: eventId, channel: 'email', status: 'sent' });
 
   it('delivers every event type as an email to its recipient, and stores a receipt per successful payment', async () => {
     const published = EVENT_TYPES.map((type, i) => {

@@ -94,7 +94,7 @@ async function publishAll(publisher: Publisher, events: TypedEvent[]): Promise<v
 async function waitDelivered(platform: Platform, ids: string[], timeoutMs: number): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const row = await platform.db('delivery_ledger').whereIn('event_id', ids).andWhere({ status: 'sent' }).count<{ count: string }[]>('* as count').first();
+    const row = await platform.db('delivery_ledger').whereIn('event_id', ids).andWhere({ channel: 'email', status: 'sent' }).count<{ count: string }[]>('* as count').first();
     const sent = Number(row?.count ?? 0);
     if (sent >= ids.length || Date.now() > deadline) return sent;
     await delay(250);

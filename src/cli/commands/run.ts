@@ -1,9 +1,13 @@
 import type { Command } from 'commander';
+import { startAnalyticsConsumer } from '../../../consumers/analytics';
+import { startAuditConsumer } from '../../../consumers/audit';
 import { startNotificationConsumer } from '../../../consumers/notification';
 import { startOutboxRelay } from '../../../consumers/outbox-relay';
+import { startScheduler } from '../../../consumers/scheduler';
 import { parseDuration, parseDurations } from '../../config/duration';
 import { readEnv, resolveEndpoints } from '../../config/env';
 import { ConfigError } from '../../errors';
+import type { LaneName } from '../../notifications/routing';
 import { createLogger } from '../../observability/logger';
 import { Platform } from '../../platform';
 
@@ -14,6 +18,7 @@ interface RunningGroup {
 }
 
 interface RunOptions {
+  lane?: string;
   groupId?: string;
   topicPrefix?: string;
   retryDelays?: string;
@@ -23,6 +28,7 @@ interface RunOptions {
 const GROUPS: Record<string, (platform: Platform, options: RunOptions) => Promise<RunningGroup>> = {
   notification: async (platform, options) => {
     const consumer = await startNotificationConsumer(platform, {
+      lane: parseLane(options.lane),
       groupId: options.groupId,
       retryDelaysMs: options.retryDelays === undefined ? undefined : parseDurations(options.retryDelays, '--retry-delays'),
       sessionTimeoutMs: options.sessionTimeout === undefined ? undefined : parseDuration(options.sessionTimeout, '--session-timeout'),
@@ -33,6 +39,22 @@ const GROUPS: Record<string, (platform: Platform, options: RunOptions) => Promis
     const relay = await startOutboxRelay(platform);
     return { stop: () => relay.stop(), stats: () => relay.stats };
   },
+  audit: async (platform, options) => {
+    const consumer = await startAuditConsumer(platform, { groupId: options.groupId, sessionTimeoutMs: options.sessionTimeout === undefined ? undefined : parseDuration(options.sessionTimeout, '--session-timeout') });
+    return { stop: () => consumer.stop(), stats: () => ({ group: consumer.runtime.groupId, ...consumer.runtime.stats, ...consumer.handler.stats }) };
+  },
+  analytics: async (platform, options) => {
+    const consumer = await startAnalyticsConsumer(platform, { groupId: options.groupId, sessionTimeoutMs: options.sessionTimeout === undefined ? undefined : parseDuration(options.sessionTimeout, '--session-timeout') });
+    return { stop: () => consumer.stop(), stats: () => ({ group: consumer.runtime.groupId, ...consumer.runtime.stats }) };
+  },
+  scheduler: async (platform, options) => {
+    const scheduler = await startScheduler(platform, {
+      groupId: options.groupId,
+      retryDelaysMs: options.retryDelays === undefined ? undefined : parseDurations(options.retryDelays, '--retry-delays'),
+      sessionTimeoutMs: options.sessionTimeout === undefined ? undefined : parseDuration(options.sessionTimeout, '--session-timeout'),
+    });
+    return { stop: () => scheduler.stop(), stats: () => ({ group: scheduler.runtime.groupId, ...scheduler.runtime.stats, ...scheduler.dispatcher.stats }) };
+  },
 };
 
 export function registerRunCommand(program: Command): void {
@@ -40,6 +62,7 @@ export function registerRunCommand(program: Command): void {
   program
     .command('run <group>')
     .description(`run a consumer group until SIGTERM/SIGINT (groups: ${names})`)
+    .option('--lane <lane>', 'notification lane: all (default), priority (payment confirmations, security alerts) or bulk')
     .option('--group-id <id>', 'Kafka consumer group id (default tidings.<group>)')
     .option('--topic-prefix <prefix>', 'prefix of every topic name (overrides TIDINGS_TOPIC_PREFIX)')
     .option('--retry-delays <list>', 'delay of each retry tier, e.g. 10s,1m,10m,1h (the default)')
@@ -67,4 +90,10 @@ export function registerRunCommand(program: Command): void {
       });
       logger.info(running.stats(), 'stopped');
     });
+}
+
+function parseLane(value: string | undefined): LaneName | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'all' || value === 'priority' || value === 'bulk') return value;
+  throw new ConfigError(`--lane must be all, priority or bulk (got "${value}")`);
 }

@@ -72,7 +72,7 @@ function helperArgs(args: unknown[]): { params: unknown[]; options: Handlebars.H
   return { params: args.slice(0, -1), options };
 }
 
-function registerHelpers(env: typeof Handlebars): void {
+export function registerHelpers(env: typeof Handlebars): void {
   // {{money amount}} for a Money record, or {{money minor_units currency}}.
   env.registerHelper('money', (...args: unknown[]) => {
     const { params, options } = helperArgs(args);

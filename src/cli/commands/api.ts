@@ -1,0 +1,39 @@
+import type { Command } from 'commander';
+import { startApiServer } from '../../api/server';
+import { resolveEndpoints } from '../../config/env';
+import { createDb } from '../../db/database';
+import { ConfigError } from '../../errors';
+import { createLogger } from '../../observability/logger';
+
+interface ApiCommandOptions {
+  port: string;
+  host: string;
+}
+
+export function registerApiCommand(program: Command): void {
+  program
+    .command('api')
+    .description('serve the HTTP API (in-app notifications, legal records, /healthz) until SIGTERM/SIGINT')
+    .option('--port <port>', 'TCP port to listen on', '3000')
+    .option('--host <host>', 'address to bind', '127.0.0.1')
+    .addHelpText('after', '\nExample:\n  $ tidings api --port 3000 --host 0.0.0.0')
+    .action(async (options: ApiCommandOptions) => {
+      const port = Number(options.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--port must be a port number from 0 to 65535 (got "${options.port}")`);
+      const logger = createLogger('api');
+      const db = createDb(resolveEndpoints().databaseUrl);
+      const api = await startApiServer({ db, port, host: options.host, logger });
+      logger.info({ url: api.url }, 'serving the API');
+      await new Promise<void>((resolve) => {
+        const shutdown = (signal: string): void => {
+          logger.info({ signal }, 'stopping');
+          void api
+            .close()
+            .then(() => db.destroy())
+            .finally(resolve);
+        };
+        process.once('SIGTERM', () => shutdown('SIGTERM'));
+        process.once('SIGINT', () => shutdown('SIGINT'));
+      });
+    });
+}

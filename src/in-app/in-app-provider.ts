@@ -1,0 +1,49 @@
+import type { Db } from '../db/database';
+import { ProviderError, TidingsError, describe } from '../errors';
+import type { OutboundMessage, Provider, ProviderReceipt } from '../notifications/channels/channel';
+import { InAppStore } from './in-app-store';
+
+/** Key of OutboundMessage.data that names the notification's kind (default `notification`). */
+export const IN_APP_KIND_KEY = 'kind';
+
+/**
+ * The in-app channel's provider: "sending" is adding the notification to the user's in-app
+ * inbox. Idempotent per (event, user), so a retried delivery shows one notification.
+ */
+export class InAppProvider implements Provider {
+  readonly channel = 'in_app' as const;
+
+  readonly name: string;
+  private readonly store: InAppStore;
+
+  constructor(private readonly options: { db: Db; name?: string }) {
+    this.name = options.name ?? 'in-app';
+    this.store = new InAppStore(options.db);
+  }
+
+  async send(message: OutboundMessage): Promise<ProviderReceipt> {
+    if (message.channel !== 'in_app') {
+      throw new ProviderError(this.name, `cannot send on channel ${message.channel}`, { retriable: false });
+    }
+    const { [IN_APP_KIND_KEY]: kind, ...data } = message.data ?? {};
+    try {
+      const { notification } = await this.store.add(this.options.db, {
+        // For in-app the recipient address is the user id.
+        userId: message.recipient,
+        eventId: message.eventId,
+        kind: kind ?? 'notification',
+        title: message.title,
+        body: message.text,
+        data,
+      });
+      return { providerMessageId: `in_app:${notification.id}` };
+    } catch (error) {
+      if (error instanceof TidingsError) throw error;
+      // PostgreSQL data errors (class 22/23: a malformed event id…) will fail again; anything
+      // else, such as the database being unreachable, may succeed on the next attempt.
+      const code = (error as { code?: unknown }).code;
+      const permanent = typeof code === 'string' && (code.startsWith('22') || code.startsWith('23'));
+      throw new ProviderError(this.name, `could not store the notification: ${describe(error)}`, { retriable: !permanent, cause: error });
+    }
+  }
+}

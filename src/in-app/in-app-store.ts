@@ -1,0 +1,101 @@
+import type { Db, Trx } from '../db/database';
+
+export interface NewInAppNotification {
+  userId: string;
+  eventId: string;
+  /** What it is about, e.g. the event type `PAYMENT_FAILED`. */
+  kind: string;
+  title: string;
+  body: string;
+  data?: Record<string, string>;
+}
+
+export interface InAppNotification extends Required<NewInAppNotification> {
+  id: number;
+  createdAt: Date;
+  readAt: Date | null;
+}
+
+export interface ListOptions {
+  /** At most this many, newest first. */
+  limit: number;
+  /** Only notifications with an id below this one (the last id of the previous page). */
+  before?: number;
+  unreadOnly?: boolean;
+}
+
+interface Row {
+  id: string;
+  user_id: string;
+  event_id: string;
+  kind: string;
+  title: string;
+  body: string;
+  data: Record<string, string>;
+  created_at: Date;
+  read_at: Date | null;
+}
+
+/**
+ * The users' in-app notifications. `add` accepts the caller's transaction and is idempotent
+ * per (event, user), so a redelivered event shows up once.
+ */
+export class InAppStore {
+  constructor(private readonly db: Db) {}
+
+  /** Adds a notification; `created` is false when this event had already reached this user. */
+  async add(trx: Trx | Db, notification: NewInAppNotification): Promise<{ notification: InAppNotification; created: boolean }> {
+    const inserted = (await trx('in_app_notifications')
+      .insert({
+        user_id: notification.userId,
+        event_id: notification.eventId,
+        kind: notification.kind,
+        title: notification.title,
+        body: notification.body,
+        data: JSON.stringify(notification.data ?? {}),
+      })
+      .onConflict(['event_id', 'user_id'])
+      .ignore()
+      .returning('*')) as Row[];
+    if (inserted[0]) return { notification: toNotification(inserted[0]), created: true };
+    const existing = (await trx('in_app_notifications').where({ event_id: notification.eventId, user_id: notification.userId }).first()) as Row;
+    return { notification: toNotification(existing), created: false };
+  }
+
+  async list(userId: string, options: ListOptions): Promise<InAppNotification[]> {
+    const query = this.db('in_app_notifications').where({ user_id: userId }).orderBy('id', 'desc').limit(options.limit);
+    if (options.before !== undefined) query.where('id', '<', options.before);
+    if (options.unreadOnly) query.whereNull('read_at');
+    return ((await query) as Row[]).map(toNotification);
+  }
+
+  async unreadCount(userId: string): Promise<number> {
+    const row = (await this.db('in_app_notifications').where({ user_id: userId }).whereNull('read_at').count('* as n').first()) as { n: string } | undefined;
+    return Number(row?.n ?? 0);
+  }
+
+  /**
+   * Marks the given notifications (or all) of this user read. Ids of other users and
+   * notifications already read are left alone. Returns how many became read.
+   */
+  async markRead(userId: string, ids: readonly number[] | 'all'): Promise<number> {
+    if (ids !== 'all' && ids.length === 0) return 0;
+    const query = this.db('in_app_notifications').where({ user_id: userId }).whereNull('read_at');
+    if (ids !== 'all') query.whereIn('id', ids);
+    return query.update({ read_at: this.db.fn.now() });
+  }
+}
+
+function toNotification(row: Row): InAppNotification {
+  return {
+    id: Number(row.id),
+    userId: row.user_id,
+    eventId: row.event_id,
+    kind: row.kind,
+    title: row.title,
+    body: row.body,
+    data: row.data,
+    createdAt: row.created_at,
+    readAt: row.read_at,
+  };
+}

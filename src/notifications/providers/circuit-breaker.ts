@@ -1,0 +1,114 @@
+import { TidingsError } from '../../errors';
+
+export type CircuitState = 'closed' | 'open' | 'half_open';
+
+export interface CircuitBreakerOptions {
+  /** Consecutive failures that open the circuit. Default 5. */
+  failureThreshold?: number;
+  /** How long an open circuit refuses calls before letting one trial through, in ms. Default 30000. */
+  cooldownMs?: number;
+  /** Clock in ms; injectable so tests can move time instead of waiting. Default `Date.now`. */
+  now?: () => number;
+  /**
+   * Which errors count against the provider. Default: retriable errors (and errors Tidings did
+   * not classify). A rejection such as a dead recipient proves the provider answered.
+   */
+  isFailure?: (error: unknown) => boolean;
+}
+
+/** A call was refused because the provider's circuit is open. Retriable: the circuit closes again. */
+export class CircuitOpenError extends TidingsError {
+  readonly provider: string;
+
+  constructor(provider: string, retryAt: number) {
+    super('CIRCUIT_OPEN', `${provider}: circuit open until ${new Date(retryAt).toISOString()}`, { retriable: true });
+    this.provider = provider;
+  }
+}
+
+export function isRetriableFailure(error: unknown): boolean {
+  return !(error instanceof TidingsError) || error.retriable;
+}
+
+/**
+ * Stops calling a provider that keeps failing: closed → open after `failureThreshold`
+ * consecutive failures; after `cooldownMs` one trial call is let through (half-open), and
+ * its outcome closes the circuit or opens it for another cool-down.
+ */
+export class CircuitBreaker {
+  private readonly failureThreshold: number;
+  private readonly cooldownMs: number;
+  private readonly now: () => number;
+  private readonly isFailure: (error: unknown) => boolean;
+  private current: CircuitState = 'closed';
+  private consecutiveFailures = 0;
+  private openedAt = 0;
+  private trialInFlight = false;
+
+  constructor(
+    readonly name: string,
+    options: CircuitBreakerOptions = {},
+  ) {
+    const threshold = options.failureThreshold ?? 5;
+    const cooldown = options.cooldownMs ?? 30_000;
+    if (!Number.isInteger(threshold) || threshold < 1) throw new RangeError(`failureThreshold must be a whole number ≥ 1, got ${threshold}`);
+    if (!Number.isFinite(cooldown) || cooldown < 0) throw new RangeError(`cooldownMs must be ≥ 0, got ${cooldown}`);
+    this.failureThreshold = threshold;
+    this.cooldownMs = cooldown;
+    this.now = options.now ?? Date.now;
+    this.isFailure = options.isFailure ?? isRetriableFailure;
+  }
+
+  /** The state as of now: an open circuit whose cool-down has passed reads as half-open. */
+  get state(): CircuitState {
+    if (this.current === 'open' && this.now() - this.openedAt >= this.cooldownMs) return 'half_open';
+    return this.current;
+  }
+
+  /** When an open circuit lets its next trial through (ms since epoch); undefined unless open. */
+  get retryAt(): number | undefined {
+    return this.current === 'open' ? this.openedAt + this.cooldownMs : undefined;
+  }
+
+  /**
+   * Asks to make one call. Closed: yes. Open within the cool-down: no. Otherwise exactly one
+   * caller gets the trial; the others are refused until it reports back.
+   */
+  tryAcquire(): boolean {
+    const state = this.state;
+    if (state === 'closed') return true;
+    if (state === 'open' || this.trialInFlight) return false;
+    this.current = 'half_open';
+    this.trialInFlight = true;
+    return true;
+  }
+
+  /** Reports the outcome of an acquired call. */
+  record(outcome: { ok: true } | { ok: false; error: unknown }): void {
+    const failed = !outcome.ok && this.isFailure(outcome.error);
+    this.trialInFlight = false;
+    if (!failed) {
+      this.current = 'closed';
+      this.consecutiveFailures = 0;
+      return;
+    }
+    this.consecutiveFailures += 1;
+    if (this.current === 'half_open' || this.consecutiveFailures >= this.failureThreshold) {
+      this.current = 'open';
+      this.openedAt = this.now();
+    }
+  }
+
+  /** Runs `call` through the breaker; throws CircuitOpenError without calling when refused. */
+  async run<T>(call: () => Promise<T>): Promise<T> {
+    if (!this.tryAcquire()) throw new CircuitOpenError(this.name, this.retryAt ?? this.now());
+    try {
+      const result = await call();
+      this.record({ ok: true });
+      return result;
+    } catch (error) {
+      this.record({ ok: false, error });
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,102 @@
+import nodemailer, { type Transporter } from 'nodemailer';
+import { ProviderError, describe } from '../../errors';
+import type { ChannelName, OutboundMessage, Provider, ProviderReceipt } from '../channels/channel';
+
+export interface OutgoingEmail {
+  to: string;
+  subject: string;
+  html: string;
+  text: string;
+  headers?: Record<string, string>;
+  /**
+   * A Message-ID derived from the notification, so the copy sent again after a crash in the
+   * accept→ledger window carries the same id and mail systems can discard it.
+   */
+  messageId?: string;
+}
+
+export interface SmtpProviderOptions {
+  /** `smtp://` or `smtps://` URL of the relay, credentials included. */
+  url: string;
+  /** Envelope and header sender, e.g. `Tidings <no-reply@example.com>`. */
+  from: string;
+  /** Name used in the delivery ledger. Default "smtp". */
+  name?: string;
+  /** Pooled connections to the relay. Default 4. */
+  maxConnections?: number;
+  /** TCP connect and greeting timeout in ms. Default 5000. */
+  connectTimeoutMs?: number;
+  /** Idle socket timeout in ms. Default 15000. */
+  socketTimeoutMs?: number;
+}
+
+/**
+ * Email through nodemailer over SMTP with a pooled connection. SMTP answers are classified:
+ * 4xx replies and connection problems may succeed later (retriable), 5xx replies will not.
+ */
+export class SmtpProvider implements Provider {
+  readonly name: string;
+  readonly channel: ChannelName = 'email';
+  readonly from: string;
+  private readonly transport: Transporter;
+  private readonly messageIdDomain: string;
+
+  constructor(options: SmtpProviderOptions) {
+    this.name = options.name ?? 'smtp';
+    this.from = options.from;
+    // A Message-ID needs a domain part; the sender's domain is the one we can vouch for.
+    this.messageIdDomain = /@([A-Za-z0-9.-]+)/.exec(options.from)?.[1] ?? 'tidings.local';
+    this.transport = nodemailer.createTransport({
+      url: options.url,
+      pool: true,
+      maxConnections: options.maxConnections ?? 4,
+      connectionTimeout: options.connectTimeoutMs ?? 5_000,
+      greetingTimeout: options.connectTimeoutMs ?? 5_000,
+      socketTimeout: options.socketTimeoutMs ?? 15_000,
+    });
+  }
+
+  async send(message: OutboundMessage): Promise<ProviderReceipt> {
+    const key = message.idempotencyKey;
+    const { messageId } = await this.sendEmail({
+      to: message.recipient,
+      subject: message.title,
+      text: message.text,
+      html: message.html ?? '',
+      messageId: `<${key.includes('@') ? key : `${key}@${this.messageIdDomain}`}>`,
+      // Lets support staff and tests match a mail to its event without parsing the body.
+      headers: { 'X-Tidings-Event-Id': message.eventId, ...(message.data?.eventType ? { 'X-Tidings-Event-Type': message.data.eventType } : {}) },
+    });
+    return { providerMessageId: messageId };
+  }
+
+  /** Sends a fully rendered email; the lower-level entry point `SmtpMailer` keeps for its callers. */
+  async sendEmail(email: OutgoingEmail): Promise<{ messageId: string }> {
+    try {
+      const info = (await this.transport.sendMail({
+        from: this.from,
+        to: email.to,
+        subject: email.subject,
+        html: email.html || undefined,
+        text: email.text,
+        headers: email.headers,
+        messageId: email.messageId,
+      })) as { messageId: string };
+      return { messageId: info.messageId };
+    } catch (error) {
+      const code = (error as { responseCode?: number }).responseCode;
+      const retriable = code === undefined || (code >= 400 && code < 500);
+      throw new ProviderError(this.name, `sending to ${redactAddress(email.to)} failed: ${describe(error)}`, { retriable, cause: error });
+    }
+  }
+
+  close(): void {
+    this.transport.close();
+  }
+}
+
+/** `ada@example.com` → `a***@example.com`, for errors that end up in logs and ledgers. */
+export function redactAddress(address: string): string {
+  const at = address.indexOf('@');
+  return at > 0 ? `${address[0]}***${address.slice(at)}` : '***';
+}

@@ -1,0 +1,54 @@
+import type { Db, Trx } from '../db/database';
+import { describe } from '../errors';
+import type { ScheduledDelivery } from './scheduled-job';
+
+export const EMAIL_CHANNEL = 'email';
+
+export type LedgerStatus = 'pending' | 'sent' | 'failed';
+
+export interface LedgerEntry {
+  id: string;
+  status: LedgerStatus;
+  attempts: number;
+}
+
+/**
+ * The scheduler's side of the shared delivery ledger (unique per event id, channel and
+ * recipient). A delivery's row is written `pending` before the send and `sent` after the
+ * provider accepted, so a second claim of the same reminder or digest (after a crash or a
+ * lease that ran out) finds it `sent` and sends nothing.
+ */
+export class ScheduledLedger {
+  constructor(private readonly db: Db) {}
+
+  /** The delivery's ledger row, created `pending` if it is the first attempt. */
+  async open(delivery: ScheduledDelivery): Promise<LedgerEntry> {
+    const key = { event_id: delivery.deliveryId, channel: EMAIL_CHANNEL, recipient: delivery.to };
+    await this.db('delivery_ledger')
+      .insert({ ...key, event_type: delivery.kind, status: 'pending' })
+      .onConflict(['event_id', 'channel', 'recipient'])
+      .ignore();
+    const row = await this.db('delivery_ledger').where(key).first<{ id: string; status: LedgerStatus; attempts: number } | undefined>('id', 'status', 'attempts');
+    if (!row) throw new Error(`ledger row of delivery ${delivery.deliveryId} vanished`);
+    return { id: String(row.id), status: row.status, attempts: row.attempts };
+  }
+
+  async record(
+    entry: LedgerEntry,
+    status: LedgerStatus,
+    outcome: { provider: string; messageId?: string; error?: unknown },
+    trx?: Trx,
+  ): Promise<void> {
+    const runner = trx ?? this.db;
+    await runner('delivery_ledger')
+      .where({ id: entry.id })
+      .update({
+        status,
+        provider: outcome.provider,
+        provider_message_id: outcome.messageId ?? null,
+        attempts: entry.attempts + 1,
+        error: outcome.error === undefined ? null : describe(outcome.error).slice(0, 2000),
+        updated_at: runner.fn.now(),
+      });
+  }
+}

@@ -1,0 +1,49 @@
+import type { Trx } from '../db/database';
+import type { DeliveryFailure, EventHandler } from '../consumer/event-handler';
+import type { EventRecord } from '../consumer/messages';
+import type { SubscriptionCancelled, SubscriptionCreated, SubscriptionRenewed } from '../events/generated';
+import type { Clock } from './clock';
+import { addToDigests } from './daily-digests';
+import { cancelReminders, remindAtOf, scheduleReminder } from './renewal-reminders';
+
+export interface SchedulerHandlerOptions {
+  clock: Clock;
+  reminderLeadDays: number;
+  digestHour: number;
+  /** Called after a chunk that scheduled a reminder already due (a renewal sooner than the lead time). */
+  onDueNow?: () => void;
+}
+
+/**
+ * The scheduler group's effects: payment events become renewal reminders and daily digest
+ * entries, written in the inbox transaction so each event counts exactly once. Nothing is
+ * sent here; the dispatcher sends what falls due.
+ */
+export class SchedulerHandler implements EventHandler {
+  private dueNow = false;
+
+  constructor(private readonly options: SchedulerHandlerOptions) {}
+
+  async apply(events: EventRecord[], trx: Trx): Promise<void> {
+    const now = this.options.clock.now();
+    // In stream order: a cancellation and a renewal of one subscription in the same chunk must apply in sequence.
+    for (const record of events) {
+      if (record.type === 'SUBSCRIPTION_CREATED' || record.type === 'SUBSCRIPTION_RENEWED') {
+        const event = record.payload as unknown as SubscriptionCreated | SubscriptionRenewed;
+        await scheduleReminder(trx, event, this.options.reminderLeadDays);
+        if (remindAtOf(event.renews_at, this.options.reminderLeadDays) <= now) this.dueNow = true;
+      } else if (record.type === 'SUBSCRIPTION_CANCELLED') {
+        await cancelReminders(trx, record.payload as unknown as SubscriptionCancelled);
+      }
+    }
+    await addToDigests(trx, events, now, this.options.digestHour);
+  }
+
+  async deliver(): Promise<DeliveryFailure[]> {
+    if (this.dueNow) {
+      this.dueNow = false;
+      this.options.onDueNow?.();
+    }
+    return [];
+  }
+}
