@@ -2,6 +2,7 @@ import { ConsumerRuntime } from '../../src/consumer/consumer-runtime';
 import { readEnv } from '../../src/config/env';
 import { InAppProvider } from '../../src/in-app/in-app-provider';
 import type { ChannelName } from '../../src/notifications/channels/channel';
+import { DeferredDispatcher } from '../../src/notifications/deferred-dispatcher';
 import { NotificationHandler, type ChannelSender } from '../../src/notifications/notification-handler';
 import { PreferenceStore } from '../../src/notifications/preferences';
 import { DeviceTokens } from '../../src/notifications/providers/device-tokens';
@@ -43,6 +44,7 @@ export interface NotificationConsumerOptions {
 export interface NotificationConsumer {
   runtime: ConsumerRuntime;
   handler: NotificationHandler;
+  deferred: DeferredDispatcher;
   stop(): Promise<void>;
 }
 
@@ -84,11 +86,16 @@ export async function startNotificationConsumer(platform: Platform, options: Not
     handler,
     chunkSize: options.chunkSize,
   });
+  // Messages held back by quiet hours go out when the hours are over.
+  const deferred = new DeferredDispatcher({ db: platform.db, channels, clock: options.clock });
   await runtime.start();
+  deferred.start();
   return {
     runtime,
     handler,
+    deferred,
     async stop() {
+      await deferred.stop();
       await runtime.stop();
       await fromEnv?.close();
     },

@@ -230,7 +230,9 @@ class CheckCompiler {
       const symbols: ReadonlySet<unknown> = new Set(schema.symbols);
       return (value) => symbols.has(value);
     }
-    const declared: ReadonlySet<string> = new Set(schema.fields.map((field) => field.name));
+    // A prototype-less object rather than a Set: one property lookup per key is several times cheaper.
+    const declared = Object.create(null) as Record<string, true | undefined>;
+    for (const field of schema.fields) declared[field.name] = true;
     const fields: CompiledField[] = schema.fields.map((field) => ({
       name: field.name,
       optional: field.default !== undefined,
@@ -239,7 +241,8 @@ class CheckCompiler {
     }));
     return (value) => {
       if (!isPlainObject(value)) return false;
-      for (const key of Object.keys(value)) if (value[key] !== undefined && !declared.has(key)) return false;
+      // Own keys, as Object.keys in the diagnosis, but without allocating a key array per record.
+      for (const key in value) if (declared[key] !== true && Object.hasOwn(value, key) && value[key] !== undefined) return false;
       for (let i = 0; i < fields.length; i++) {
         const field = fields[i] as CompiledField;
         const fieldValue = value[field.name];
@@ -295,6 +298,7 @@ export function validateEvent(type: string, payload: unknown): void {
   const problem = diagnose(definition, named, payload);
   if (problem) throw new EventValidationError(type, formatPath(problem.path), problem.reason);
 }
+
 /** Type guard form of validateEvent for callers that prefer a boolean. */
 export function isValidEvent<T extends EventType>(type: T, payload: unknown): payload is EventMap[T] {
   try {

@@ -3,7 +3,10 @@ import { ProviderError, TidingsError, describe } from '../errors';
 import type { OutboundMessage, Provider, ProviderReceipt } from '../notifications/channels/channel';
 import { InAppStore } from './in-app-store';
 
-/** Key of OutboundMessage.data that names the notification's kind (default `notification`). */
+/**
+ * Key of OutboundMessage.data that names the notification's kind; without it the kind is
+ * `data.eventType` (what the notification handler sets), else `notification`.
+ */
 export const IN_APP_KIND_KEY = 'kind';
 
 /**
@@ -31,7 +34,7 @@ export class InAppProvider implements Provider {
         // For in-app the recipient address is the user id.
         userId: message.recipient,
         eventId: message.eventId,
-        kind: kind ?? 'notification',
+        kind: kind ?? data.eventType ?? 'notification',
         title: message.title,
         body: message.text,
         data,

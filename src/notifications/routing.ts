@@ -58,7 +58,12 @@ export const ROUTING: RoutingTable = {
   SUBSCRIPTION_CREATED: { category: 'billing', priority: 'normal', mandatory: false, channels: [{ channel: 'email' }, { channel: 'in_app' }] },
   SUBSCRIPTION_RENEWED: { category: 'billing', priority: 'normal', mandatory: false, channels: [{ channel: 'email' }, { channel: 'in_app' }] },
   SUBSCRIPTION_CANCELLED: { category: 'billing', priority: 'normal', mandatory: false, channels: [{ channel: 'email' }, { channel: 'in_app' }] },
-  REFUND_PROCESSED: { category: 'billing', priority: 'normal', mandatory: true, channels: [{ channel: 'email' }, { channel: 'in_app' }] },
+  REFUND_PROCESSED: {
+    category: 'billing',
+    priority: 'normal',
+    mandatory: true,
+    channels: [{ channel: 'email' }, { channel: 'in_app' }, { channel: 'sms', optIn: true }],
+  },
   INVOICE_GENERATED: { category: 'billing', priority: 'normal', mandatory: true, channels: [{ channel: 'email' }] },
   PAYMENT_DISPUTED: { category: 'billing', priority: 'high', mandatory: true, channels: [{ channel: 'email' }, { channel: 'in_app' }] },
 };

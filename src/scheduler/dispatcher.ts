@@ -29,9 +29,9 @@ export interface DispatcherStats {
   /** Jobs found already `sent` in the ledger (claimed again after a crash): nothing was sent. */
   alreadySent: number;
   /** Retriable send failures, each given back with a delay. */
-  retried: number;
+  sendRetries: number;
   /** Jobs given up: permanent provider refusal, unrenderable template or attempts exhausted. */
-  failed: number;
+  gaveUp: number;
   /** Reminders whose renewal had already happened when they were claimed. */
   expired: number;
   ticks: number;
@@ -73,7 +73,7 @@ export class Dispatcher {
     this.logger = options.logger ?? createLogger('scheduler:dispatcher');
     this.ledger = new ScheduledLedger(options.db);
     this.messageIdDomain = /@([A-Za-z0-9.-]+)/.exec(options.mailer.from)?.[1] ?? 'tidings.local';
-    this.stats = { sent: Object.fromEntries(options.jobs.map((k) => [k.name, 0])), alreadySent: 0, retried: 0, failed: 0, expired: 0, ticks: 0, outages: 0 };
+    this.stats = { sent: Object.fromEntries(options.jobs.map((k) => [k.name, 0])), alreadySent: 0, sendRetries: 0, gaveUp: 0, expired: 0, ticks: 0, outages: 0 };
   }
 
   /** Starts the loop. Idempotent. */
@@ -165,7 +165,7 @@ export class Dispatcher {
       delivery = await kind.prepare(job.id, this.options.clock.now());
     } catch (error) {
       if (!(error instanceof TemplateRenderError)) throw error;
-      this.stats.failed++;
+      this.stats.gaveUp++;
       this.logger.error({ kind: kind.name, job: job.id, err: error.message }, 'scheduled email cannot be rendered');
       await kind.queue.finish(job.id, 'failed', { error: error.message });
       return false;
@@ -202,10 +202,10 @@ export class Dispatcher {
       const givingUp = !error.retriable || job.attempts >= this.options.settings.maxAttempts;
       await this.ledger.record(entry, givingUp ? 'failed' : 'pending', { provider, error });
       if (givingUp) {
-        this.stats.failed++;
+        this.stats.gaveUp++;
         await kind.queue.finish(job.id, 'failed', { error: error.message });
       } else {
-        this.stats.retried++;
+        this.stats.sendRetries++;
         const { retryDelayMs, maxRetryDelayMs } = this.options.settings;
         const delay = Math.min(maxRetryDelayMs, retryDelayMs * 2 ** (job.attempts - 1));
         await kind.queue.release(job.id, this.options.clock.now() + delay, error.message);

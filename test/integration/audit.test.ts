@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
 import { startAuditConsumer, type AuditConsumer } from '../../consumers/audit';
 import { readAuditLog, verifyAuditChain } from '../../src/audit/audit-log';
 import { SOURCE_HEADER } from '../../src/audit/audit-handler';
@@ -92,5 +94,27 @@ describe('audit consumer group: an append-only, hash-chained log of every event'
     await waitFor('the late event in the audit log', async () => (await ctx.db('audit_log').where({ event_id: late.event_id })).length === 1, 60_000);
     const rows = await readAuditLog(ctx.db);
     expect(rows[rows.length - 1]).toMatchObject({ eventId: late.event_id, prevChainHash: rows[rows.length - 2]!.chainHash });
+  });
+
+  it('runs as `tidings run audit`; a second group replaying the topics appends nothing twice', async () => {
+    const before = await ctx.db('audit_log').count('* as n').first();
+    const replayGroup = ctx.groupId('audit-replay');
+    const child = spawn(
+      process.execPath,
+      [path.resolve(__dirname, '../../bin/tidings.cjs'), 'run', 'audit', '--group-id', replayGroup, '--topic-prefix', `${ctx.id}.`, '--session-timeout', '6000'],
+      {
+        env: { ...process.env, DATABASE_URL: ctx.databaseUrl, KAFKA_BROKERS: ctx.platform.endpoints.kafkaBrokers.join(','), SCHEMA_REGISTRY_URL: ctx.platform.endpoints.schemaRegistryUrl, LOG_LEVEL: 'warn' },
+        stdio: 'ignore',
+      },
+    );
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      await waitForGroupToCatchUp(ctx.platform.kafka, replayGroup, [ctx.topics.auth, ctx.topics.payment], 90_000);
+      expect(await ctx.db('inbox').where({ consumer_group: replayGroup }).count('* as n').first()).toEqual(before);
+      expect(await ctx.db('audit_log').count('* as n').first()).toEqual(before);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
   });
 });

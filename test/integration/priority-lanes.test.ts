@@ -23,7 +23,6 @@ describe('priority lanes', () => {
   });
 
   it('emails a payment confirmation within 5 s while a backlog of 50,000 auth events is being worked off', async () => {
-    jest.setTimeout(300_000);
     // Bulk auth traffic (the security alerts among auth events ride the priority lane).
     const bulkTypes = AUTH_EVENT_TYPES.filter((t) => t !== 'LOGIN_ALERT' && t !== 'PASSWORD_RESET_REQUESTED' && t !== 'EMAIL_VERIFICATION_REQUESTED' && t !== 'ACCOUNT_LOCKED');
     const rng = seededRng(5);
@@ -32,18 +31,15 @@ describe('priority lanes', () => {
       return { type, event: sampleEvent(type, { user_id: `bulk-${i % 2_000}` }, rng) } as TypedEvent;
     });
     expect(backlog).toHaveLength(50_000);
-    const t0 = Date.now();
     for (let i = 0; i < backlog.length; i += 5_000) {
       await Promise.all(backlog.slice(i, i + 5_000).map((e) => publisher.publish(e.type, e.event)));
     }
 
-    console.log('published backlog in', Date.now() - t0);
     lanes.push(await startNotificationConsumer(ctx.platform, { lane: 'bulk', groupId: ctx.groupId('bulk') }));
     lanes.push(await startNotificationConsumer(ctx.platform, { lane: 'priority', groupId: ctx.groupId('priority') }));
     const [bulk, priority] = lanes as [NotificationConsumer, NotificationConsumer];
     // The priority lane passes over the auth backlog without work; wait until it has.
     await waitFor('the priority lane to pass the backlog', () => priority.runtime.stats.skipped >= 40_000, 120_000);
-    console.log('priority passed backlog at', Date.now() - t0, priority.runtime.stats, bulk.runtime.stats);
     await waitFor('the bulk lane to be busy', () => bulk.runtime.stats.processed >= 1_000, 120_000);
 
     const latencies: number[] = [];
@@ -60,6 +56,6 @@ describe('priority lanes', () => {
     expect(backlogLeft).toBeGreaterThan(10_000);
     expect(Math.max(...latencies)).toBeLessThan(5_000);
     expect(priority.runtime.stats.processed).toBe(5);
-    expect(bulk.runtime.stats.skipped).toBeGreaterThanOrEqual(0);
+    console.log(`payment confirmation publish → email accepted during a ${backlog.length}-event auth backlog: ${latencies.join(', ')} ms`);
   });
 });

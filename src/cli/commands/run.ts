@@ -53,7 +53,7 @@ const GROUPS: Record<string, (platform: Platform, options: RunOptions) => Promis
       retryDelaysMs: options.retryDelays === undefined ? undefined : parseDurations(options.retryDelays, '--retry-delays'),
       sessionTimeoutMs: options.sessionTimeout === undefined ? undefined : parseDuration(options.sessionTimeout, '--session-timeout'),
     });
-    return { stop: () => scheduler.stop(), stats: () => ({ group: scheduler.runtime.groupId, ...scheduler.runtime.stats, ...scheduler.dispatcher.stats }) };
+    return { stop: () => scheduler.stop(), stats: () => ({ group: scheduler.runtime.groupId, ...scheduler.runtime.stats, dispatcher: scheduler.dispatcher.stats }) };
   },
 };
 
