@@ -55,9 +55,11 @@ interface DbRow {
   chain_hash: string;
 }
 
-/** What `content_hash` covers: every column except the id and the chain links. */
-function hashedContent(entry: AuditEntry, recordedAt: Date): string {
-  return contentHash({
+type ContentColumns = Omit<DbRow, 'id' | 'content_hash' | 'prev_chain_hash' | 'chain_hash'>;
+
+/** The columns `content_hash` covers: all but the id and the chain links. */
+function contentColumns(entry: AuditEntry, recordedAt: Date): ContentColumns {
+  return {
     // PostgreSQL's uuid type prints lower case; hash what it will give back.
     event_id: entry.eventId.toLowerCase(),
     event_type: entry.eventType,
@@ -66,10 +68,10 @@ function hashedContent(entry: AuditEntry, recordedAt: Date): string {
     partition: entry.partition,
     offset: entry.offset,
     source: entry.source,
-    occurred_at: entry.occurredAt.toISOString(),
-    recorded_at: recordedAt.toISOString(),
+    occurred_at: entry.occurredAt,
+    recorded_at: recordedAt,
     payload: entry.payload,
-  });
+  };
 }
 
 export function chainHash(prevChainHash: string, contentHashHex: string): string {
@@ -95,23 +97,11 @@ export async function appendToAuditLog(trx: Trx, entries: AuditEntry[]): Promise
   for (const entry of entries) {
     if (present.has(entry.eventId)) continue;
     present.add(entry.eventId);
-    const content = hashedContent(entry, recordedAt);
+    const columns = contentColumns(entry, recordedAt);
+    // Canonical JSON writes the dates as ISO strings, as they read back.
+    const content = contentHash(columns);
     const chain = chainHash(prev, content);
-    rows.push({
-      event_id: entry.eventId,
-      event_type: entry.eventType,
-      user_id: entry.userId,
-      topic: entry.topic,
-      partition: entry.partition,
-      offset: entry.offset,
-      source: entry.source,
-      occurred_at: entry.occurredAt,
-      recorded_at: recordedAt,
-      payload: entry.payload,
-      content_hash: content,
-      prev_chain_hash: prev,
-      chain_hash: chain,
-    });
+    rows.push({ ...columns, content_hash: content, prev_chain_hash: prev, chain_hash: chain });
     prev = chain;
   }
   // Ids come from a sequence drawn while the lock is held, so id order is chain order.
@@ -133,7 +123,7 @@ export async function verifyAuditChain(db: Db, options: { batchSize?: number } =
     const page = (await db('audit_log').where('id', '>', after).orderBy('id').limit(batchSize)) as DbRow[];
     for (const row of page) {
       rows++;
-      const content = hashedContent(toEntry(row), row.recorded_at);
+      const content = contentHash(contentColumns(toEntry(row), row.recorded_at));
       if (row.content_hash !== content || row.prev_chain_hash !== prev || row.chain_hash !== chainHash(prev, content)) {
         return { ok: false, rows, firstBrokenId: String(row.id) };
       }

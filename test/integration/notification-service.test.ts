@@ -83,12 +83,13 @@ describe('notification service', () => {
     await publisher.publish('PASSWORD_RESET_REQUESTED', reset);
     await ctx.mail.waitFor((all) => all.some((m) => m.headers['x-tidings-event-id'] === reset.event_id));
     // The ledger records the send just after the relay accepted it.
-    const [row] = await waitFor('the ledger to record the send', async () => {
-      const rows = await ledger(reset.event_id);
-      return rows[0]?.status === 'sent' ? rows : undefined;
+    const rows: Array<{ id: string; status: string; provider: string }> = await waitFor('the ledger to record the send', async () => {
+      const found: Array<{ id: string; status: string; provider: string }> = await ledger(reset.event_id);
+      return found[0]?.status === 'sent' ? found : undefined;
     });
+    const row = rows[0];
     expect(row).toMatchObject({ status: 'sent', provider: 'smtp-backup' });
-    const attempts = await ctx.db('delivery_attempts').where({ ledger_id: row.id }).orderBy('id');
+    const attempts = await ctx.db('delivery_attempts').where({ ledger_id: row?.id }).orderBy('id');
     expect(attempts).toEqual([
       expect.objectContaining({ provider: 'smtp-primary', status: 'failed', error: expect.stringMatching(/ECONNREFUSED|connect/i) }),
       expect.objectContaining({ provider: 'smtp-backup', status: 'sent', error: null }),
