@@ -1,11 +1,11 @@
 /** Polls `condition` until it returns a truthy value; fails with `what` after `timeoutMs`. */
-export async function waitFor<T>(what: string, condition: () => Promise<T> | T, timeoutMs = 30_000, intervalMs = 100): Promise<T> {
+export async function waitFor<T>(what: string, condition: () => Promise<T> | T, timeoutMs = 30_000, intervalMs = 100): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
     try {
       const value = await condition();
-      if (value) return value;
+      if (value) return value as NonNullable<T>;
     } catch (error) {
       last = error;
     }

@@ -1,35 +1,29 @@
 import { randomUUID } from 'node:crypto';
 import { startApiServer, type ApiServer } from '../../src/api/server';
-import { resolveEndpoints } from '../../src/config/env';
-import { createDb, dropDatabase, ensureDatabase, migrateLatest, type Db } from '../../src/db/database';
+import type { Db } from '../../src/db/database';
 import { ProviderError } from '../../src/errors';
 import { InAppProvider } from '../../src/in-app/in-app-provider';
 import { InAppStore, type InAppNotification } from '../../src/in-app/in-app-store';
 import { LegalRecords } from '../../src/legal/legal-records';
 import type { OutboundMessage } from '../../src/notifications/channels/channel';
+import { createTestDatabase } from '../helpers/test-database';
 
 type Json = Record<string, unknown>;
 
 describe('in-app notifications and legal records over the HTTP API', () => {
   let db: Db;
-  let databaseUrl: string;
+  let dispose: (() => Promise<void>) | undefined;
   let api: ApiServer;
   const store = (): InAppStore => new InAppStore(db);
 
   beforeAll(async () => {
-    const url = new URL(resolveEndpoints().databaseUrl);
-    url.pathname = `/tidings_api_${randomUUID().slice(0, 8)}`;
-    databaseUrl = url.toString();
-    await ensureDatabase(databaseUrl);
-    db = createDb(databaseUrl);
-    await migrateLatest(db);
+    ({ db, dispose } = await createTestDatabase());
     api = await startApiServer({ db, port: 0 });
   });
 
   afterAll(async () => {
     await api?.close();
-    await db?.destroy();
-    if (databaseUrl) await dropDatabase(databaseUrl);
+    await dispose?.();
   });
 
   const get = async (path: string): Promise<{ status: number; body: Json }> => {

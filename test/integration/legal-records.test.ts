@@ -1,27 +1,21 @@
 import { randomUUID } from 'node:crypto';
 import { contentHash } from '../../src/audit/content-hash';
-import { createDb, dropDatabase, ensureDatabase, migrateLatest, type Db } from '../../src/db/database';
-import { resolveEndpoints } from '../../src/config/env';
+import type { Db } from '../../src/db/database';
+import { createTestDatabase } from '../helpers/test-database';
 import { LegalRecords, verifyLegalRecord, type LegalRecordInput } from '../../src/legal/legal-records';
 
 describe('legal records: receipts and invoices kept append-only with a content hash', () => {
   let db: Db;
-  let databaseUrl: string;
+  let dispose: (() => Promise<void>) | undefined;
   let legal: LegalRecords;
 
   beforeAll(async () => {
-    const url = new URL(resolveEndpoints().databaseUrl);
-    url.pathname = `/tidings_legal_${randomUUID().slice(0, 8)}`;
-    databaseUrl = url.toString();
-    await ensureDatabase(databaseUrl);
-    db = createDb(databaseUrl);
-    await migrateLatest(db);
+    ({ db, dispose } = await createTestDatabase());
     legal = new LegalRecords(db);
   });
 
   afterAll(async () => {
-    await db?.destroy();
-    if (databaseUrl) await dropDatabase(databaseUrl);
+    await dispose?.();
   });
 
   const receipt = (paymentId: string, userId: string): LegalRecordInput => ({
