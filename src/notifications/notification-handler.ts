@@ -3,6 +3,7 @@ import type { EventRecord } from '../consumer/messages';
 import type { Db, Trx } from '../db/database';
 import { RecipientUnreachableError, TidingsError, describe } from '../errors';
 import type { EventMap, EventType, PaymentSucceeded } from '../events/generated';
+import { LegalRecords, type LegalDocument } from '../legal/legal-records';
 import { faultPoint } from '../observability/fault-injection';
 import { createLogger, type Logger } from '../observability/logger';
 import type { ChannelName, OutboundMessage } from './channels/channel';
@@ -66,10 +67,12 @@ export class NotificationHandler implements EventHandler {
   readonly stats: NotificationStats = { sent: 0, suppressed: 0, deferred: 0, failed: 0, receiptsStored: 0 };
   private readonly logger: Logger;
   private readonly domain: string;
+  private readonly legal: LegalRecords;
 
   constructor(private readonly options: NotificationHandlerOptions) {
     this.logger = options.logger ?? createLogger('notifications');
     this.domain = options.messageDomain ?? 'tidings.local';
+    this.legal = new LegalRecords(options.db);
   }
 
   async apply(events: EventRecord[], trx: Trx): Promise<void> {
@@ -77,6 +80,13 @@ export class NotificationHandler implements EventHandler {
     if (receipts.length > 0) {
       await trx('receipts').insert(receipts).onConflict('event_id').ignore();
       this.stats.receiptsStored += receipts.length;
+    }
+    // The legal copies (append-only, content-hashed) commit with everything else or not at all.
+    for (const e of events) {
+      const kind = e.type === 'PAYMENT_SUCCEEDED' ? 'receipt' : e.type === 'INVOICE_GENERATED' ? 'invoice' : undefined;
+      if (!kind) continue;
+      const payload = e.payload as unknown as { payment_id?: string | null; user_id: string };
+      await this.legal.append(trx, { kind, eventId: e.eventId, paymentId: payload.payment_id ?? null, userId: payload.user_id, document: { type: e.type, ...(JSON.parse(JSON.stringify(e.payload)) as LegalDocument) } });
     }
     const users = events.map((e) => String(e.payload.user_id));
     const prefs = (await this.options.preferences?.load(users, trx)) ?? new Map<string, UserPreferences>();

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { contentHash } from '../../src/audit/content-hash';
 import type { Db } from '../../src/db/database';
-import { createTestDatabase } from '../helpers/test-database';
 import { LegalRecords, verifyLegalRecord, type LegalRecordInput } from '../../src/legal/legal-records';
+import { createTestDatabase } from '../helpers/test-database';
 
 describe('legal records: receipts and invoices kept append-only with a content hash', () => {
   let db: Db;

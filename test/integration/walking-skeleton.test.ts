@@ -6,6 +6,7 @@ import { startNotificationConsumer, type NotificationConsumer } from '../../cons
 import { createAuthProducer } from '../../producers/auth';
 import { createPaymentProducer } from '../../producers/payment';
 import { KafkaServer } from '../../src/dev/kafka-server';
+import { LegalRecords, verifyLegalRecord } from '../../src/legal/legal-records';
 import { stackHome } from '../../src/dev/paths';
 import { EventValidationError } from '../../src/errors';
 import { getEventDefinition } from '../../src/events/catalog';
@@ -65,6 +66,12 @@ describe('walking skeleton: SDK → Kafka → notification consumer → PostgreS
       amount_minor: String(payment.amount.amount_minor),
       currency: payment.amount.currency,
     });
+    // The legal copy: append-only, content-hashed, found by payment id and by user.
+    const legal = new LegalRecords(ctx.db);
+    const [record] = await legal.byPaymentId(payment.payment_id);
+    expect(record).toMatchObject({ kind: 'receipt', eventId: payment.event_id, userId: payment.user_id });
+    expect(verifyLegalRecord(record!)).toBe(true);
+    expect((await legal.byUser(payment.user_id)).map((r) => r.eventId)).toContain(payment.event_id);
     const receiptMail = ctx.mail.to(payment.recipient.email)[0];
     expect(receiptMail?.text).toContain(payment.payment_id);
     expect(await ctx.db('receipts').count('* as n').first()).toEqual({ n: '1' });
