@@ -64,6 +64,8 @@ export class LocalStack {
       this.env.KAFKA_BROKERS
         ? this.step('Kafka (external)', () => this.expect(canListTopics(this.endpoints.kafkaBrokers), 'KAFKA_BROKERS'))
         : this.step(`Kafka ${KAFKA_VERSION}`, async () => {
+            // Another checkout's stack may already serve this port: use it rather than clash.
+            if (!this.kafka.proc.isRunning() && (await canListTopics(this.kafka.brokers))) return `${this.kafka.brokers.join(',')} (already running)`;
             await this.kafka.start();
             return this.kafka.brokers.join(',');
           }),
@@ -73,12 +75,14 @@ export class LocalStack {
             const registryDb = new URL(this.endpoints.databaseUrl);
             registryDb.pathname = '/tidings_registry';
             await ensureDatabase(registryDb.toString());
+            if (!this.registry.process.isRunning() && (await isRegistryUp(this.registry.url).catch(() => false))) return `${this.registry.url} (already running)`;
             await this.registry.start();
             return this.registry.url;
           }),
     ]);
     if (!this.env.SMTP_URL) {
       await this.step('SMTP mail catcher', async () => {
+        if (!this.mail.isRunning() && (await smtpGreets(SMTP_PORT))) return `${this.endpoints.smtpUrl} (already running)`;
         this.mail.start({
           command: process.execPath,
           args: [path.join(PROJECT_ROOT, 'bin', 'tidings.cjs'), 'dev', 'mail-catcher', '--port', String(SMTP_PORT), '--dir', this.mailDir],
