@@ -5,7 +5,7 @@ import { ensureTopics } from '../kafka/topics';
 import { createLogger, type Logger } from '../observability/logger';
 import { faultPoint } from '../observability/fault-injection';
 import type { EventRegistry } from '../registry/event-registry';
-import { backoffDelay } from './backoff';
+import { backoffDelay } from '../retry/backoff';
 import { ChunkProcessor, type ConsumerStats, type Lane, type Route } from './chunk-processor';
 import type { EventHandler } from './event-handler';
 import { dueAtOf } from './failure-headers';

@@ -1,6 +1,6 @@
 import { Partitioners, type Kafka, type Message, type Producer } from 'kafkajs';
 import { z } from 'zod';
-import { backoffDelay } from '../consumer/backoff';
+import { backoffDelay } from '../retry/backoff';
 import type { Db } from '../db/database';
 import { ConfigError, PublishError, TidingsError, describe } from '../errors';
 import { faultPoint } from '../observability/fault-injection';

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import { backoffDelay } from '../consumer/backoff';
+import { backoffDelay } from '../retry/backoff';
 import type { Db } from '../db/database';
 import { TemplateRenderError, TidingsError, describe } from '../errors';
 import type { SmtpMailer } from '../notifications/email/smtp-mailer';
