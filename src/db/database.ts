@@ -24,7 +24,7 @@ export async function ensureDatabase(databaseUrl: string): Promise<boolean> {
   const name = decodeURIComponent(url.pathname.replace(/^\//, ''));
   if (!/^[A-Za-z0-9_]+$/.test(name)) throw new ConfigError(`DATABASE_URL names database "${name}": use letters, digits and _`);
   url.pathname = '/postgres';
-  const client = new Client({ connectionString: url.toString(), connectionTimeoutMillis: 5000 });
+  const client = new Client({ connectionString: url.toString(), connectionTimeoutMillis: 10_000 });
   try {
     await client.connect();
   } catch (error) {

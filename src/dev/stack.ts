@@ -49,6 +49,12 @@ export class LocalStack {
     this.mail = new BackgroundProcess('smtp', path.join(this.home, 'run'));
   }
 
+  private registryDatabaseUrl(): string {
+    const url = new URL(this.endpoints.databaseUrl);
+    url.pathname = '/tidings_registry';
+    return url.toString();
+  }
+
   get mailDir(): string {
     return path.join(this.home, 'mail');
   }
@@ -57,8 +63,13 @@ export class LocalStack {
   async up(): Promise<ComponentStatus[]> {
     await this.step('PostgreSQL', async () => {
       const created = await ensureDatabase(this.endpoints.databaseUrl);
+      if (!this.env.SCHEMA_REGISTRY_URL) await ensureDatabase(this.registryDatabaseUrl());
       return created ? 'created database' : 'reachable';
     });
+    // Downloads and unpacking run (synchronously) before anything talks to a server, so
+    // they cannot starve a connection attempt of the event loop.
+    if (!this.env.KAFKA_BROKERS) await this.step(`Kafka ${KAFKA_VERSION} jars`, async () => `${this.kafka.install().length} jars (Maven cache)`);
+    if (!this.env.SCHEMA_REGISTRY_URL) await this.step(`Apicurio Registry ${APICURIO_VERSION} distribution`, async () => this.registry.install());
     // Kafka and the registry boot in parallel: together that is most of a cold start.
     await Promise.all([
       this.env.KAFKA_BROKERS
@@ -72,9 +83,6 @@ export class LocalStack {
       this.env.SCHEMA_REGISTRY_URL
         ? this.step('Schema registry (external)', () => this.expect(isRegistryUp(this.endpoints.schemaRegistryUrl), 'SCHEMA_REGISTRY_URL'))
         : this.step(`Apicurio Registry ${APICURIO_VERSION}`, async () => {
-            const registryDb = new URL(this.endpoints.databaseUrl);
-            registryDb.pathname = '/tidings_registry';
-            await ensureDatabase(registryDb.toString());
             if (!this.registry.process.isRunning() && (await isRegistryUp(this.registry.url).catch(() => false))) return `${this.registry.url} (already running)`;
             await this.registry.start();
             return this.registry.url;
