@@ -60,10 +60,16 @@ export class TemplateRenderError extends TidingsError {
 /** A provider (SMTP, Twilio, FCM) failed in a way that may succeed later. */
 export class ProviderError extends TidingsError {
   readonly provider: string;
+  /**
+   * `recipient`: the provider answered, about one address (an SMTP 4xx to RCPT TO, a full
+   * mailbox); it says nothing about the provider's health, so it never opens its circuit.
+   */
+  readonly scope: 'provider' | 'recipient';
 
-  constructor(provider: string, message: string, options: { retriable: boolean; cause?: unknown }) {
+  constructor(provider: string, message: string, options: { retriable: boolean; cause?: unknown; scope?: 'provider' | 'recipient' }) {
     super(options.retriable ? 'PROVIDER_UNAVAILABLE' : 'PROVIDER_REJECTED', `${provider}: ${message}`, options);
     this.provider = provider;
+    this.scope = options.scope ?? 'provider';
   }
 }
 

@@ -21,7 +21,10 @@ const kafkaLogCreator: logCreator = () => {
     // Publishes are bounded on purpose (a caller needs an answer; the outbox is the path that
     // never gives up), so kafkajs' notice about limited idempotent retries is expected.
     const quiet = message.startsWith('Limiting retries for the idempotent producer');
-    logger[quiet ? 'debug' : (LEVELS[level] ?? 'info')](rest, message);
+    // kafkajs logs every protocol error answer at ERROR, although it retries them itself
+    // (rebalances, leader moves, coordinator loading); they are warnings to an operator.
+    const retried = level === logLevel.ERROR && message.startsWith('Response ');
+    logger[quiet ? 'debug' : retried ? 'warn' : (LEVELS[level] ?? 'info')](rest, message);
   };
 };
 

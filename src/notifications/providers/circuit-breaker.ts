@@ -1,4 +1,4 @@
-import { TidingsError } from '../../errors';
+import { ProviderError, TidingsError } from '../../errors';
 
 export type CircuitState = 'closed' | 'open' | 'half_open';
 
@@ -30,6 +30,11 @@ export function isRetriableFailure(error: unknown): boolean {
   return !(error instanceof TidingsError) || error.retriable;
 }
 
+/** What counts against a provider's circuit: retriable failures of the provider itself. */
+export function isProviderFailure(error: unknown): boolean {
+  return isRetriableFailure(error) && !(error instanceof ProviderError && error.scope === 'recipient');
+}
+
 /**
  * Stops calling a provider that keeps failing: closed → open after `failureThreshold`
  * consecutive failures; after `cooldownMs` one trial call is let through (half-open), and
@@ -56,7 +61,7 @@ export class CircuitBreaker {
     this.failureThreshold = threshold;
     this.cooldownMs = cooldown;
     this.now = options.now ?? Date.now;
-    this.isFailure = options.isFailure ?? isRetriableFailure;
+    this.isFailure = options.isFailure ?? isProviderFailure;
   }
 
   /** The state as of now: an open circuit whose cool-down has passed reads as half-open. */

@@ -84,9 +84,11 @@ export class SmtpProvider implements Provider {
       })) as { messageId: string };
       return { messageId: info.messageId };
     } catch (error) {
-      const code = (error as { responseCode?: number }).responseCode;
+      const { responseCode: code, command } = error as { responseCode?: number; command?: string };
       const retriable = code === undefined || (code >= 400 && code < 500);
-      throw new ProviderError(this.name, `sending to ${redactAddress(email.to)} failed: ${describe(error)}`, { retriable, cause: error });
+      // A refusal of the recipient is about that mailbox, not the relay's health.
+      const scope = command === 'RCPT TO' && code !== undefined && code !== 421 ? 'recipient' : 'provider';
+      throw new ProviderError(this.name, `sending to ${redactAddress(email.to)} failed: ${describe(error)}`, { retriable, cause: error, scope });
     }
   }
 
