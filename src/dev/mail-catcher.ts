@@ -62,6 +62,9 @@ export class MailCatcher extends EventEmitter {
 
   static async start(options: MailCatcherOptions = {}): Promise<MailCatcher> {
     const catcher = new MailCatcher(options);
+    // A client that dies mid-session (a killed consumer) resets its socket; that is the
+    // client's problem, not a reason for the server to stop.
+    catcher.server.on('error', () => undefined);
     if (options.dir) fs.mkdirSync(options.dir, { recursive: true });
     await new Promise<void>((resolve, reject) => {
       catcher.server.once('error', reject);

@@ -6,6 +6,7 @@ import type { EventMap, EventType, PaymentSucceeded } from '../events/generated'
 import { LegalRecords, type LegalDocument } from '../legal/legal-records';
 import { faultPoint } from '../observability/fault-injection';
 import { createLogger, type Logger } from '../observability/logger';
+import { backoffDelay } from '../retry/backoff';
 import type { ChannelName, OutboundMessage } from './channels/channel';
 import { renderEmail } from './email/render';
 import { decide, inQuietHours, quietHoursEnd, type PreferenceStore, type UserPreferences } from './preferences';
@@ -167,11 +168,17 @@ export class NotificationHandler implements EventHandler {
       return this.finish(row, 'suppressed', { reason: 'rate_limited', templateVersion: message.templateVersion });
     }
     const result = await sender.sendWithAttempts(message);
-    await this.recordAttempts(row, result);
     if (result.receipt) {
       faultPoint('notification.after-provider-accepted');
-      return this.finish(row, 'sent', { provider: result.provider, providerMessageId: result.receipt.providerMessageId, templateVersion: message.templateVersion });
+      const receipt = result.receipt;
+      // The provider has it: keep trying to record that through a database outage, so an
+      // outage (unlike a crash) never turns into a second send.
+      return untilRecorded(async () => {
+        await this.recordAttempts(row, result);
+        return this.finish(row, 'sent', { provider: result.provider, providerMessageId: receipt.providerMessageId, templateVersion: message.templateVersion });
+      }, this.logger);
     }
+    await this.recordAttempts(row, result);
     const error = result.error;
     if (error instanceof RecipientUnreachableError) {
       // A dead address is the user's state, not the event's fault: record it, try the fallback.
@@ -259,6 +266,18 @@ export class NotificationHandler implements EventHandler {
 
   private now(): Date {
     return this.options.clock ? this.options.clock() : new Date();
+  }
+}
+
+async function untilRecorded(write: () => Promise<undefined>, logger: Logger): Promise<undefined> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await write();
+    } catch (error) {
+      const wait = backoffDelay(attempt, 200, 5_000);
+      logger.warn({ attempt: attempt + 1, retryInMs: wait, error: describe(error) }, 'sent, but the ledger is unreachable; retrying the update');
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
   }
 }
 
