@@ -36,6 +36,8 @@ export interface NotificationHandlerOptions {
 
 export interface NotificationStats {
   sent: number;
+  /** Retries of recording a provider's acceptance while the database was unreachable. */
+  ledgerRetries: number;
   suppressed: number;
   deferred: number;
   failed: number;
@@ -65,7 +67,7 @@ type PlannedRow = { event_id: string; event_type: string; channel: ChannelName; 
  * a provider accepting and the ledger recording it (see the README).
  */
 export class NotificationHandler implements EventHandler {
-  readonly stats: NotificationStats = { sent: 0, suppressed: 0, deferred: 0, failed: 0, receiptsStored: 0 };
+  readonly stats: NotificationStats = { sent: 0, ledgerRetries: 0, suppressed: 0, deferred: 0, failed: 0, receiptsStored: 0 };
   private readonly logger: Logger;
   private readonly domain: string;
   private readonly legal: LegalRecords;
@@ -173,10 +175,10 @@ export class NotificationHandler implements EventHandler {
       const receipt = result.receipt;
       // The provider has it: keep trying to record that through a database outage, so an
       // outage (unlike a crash) never turns into a second send.
-      return untilRecorded(async () => {
+      return this.untilRecorded(async () => {
         await this.recordAttempts(row, result);
         return this.finish(row, 'sent', { provider: result.provider, providerMessageId: receipt.providerMessageId, templateVersion: message.templateVersion });
-      }, this.logger);
+      });
     }
     await this.recordAttempts(row, result);
     const error = result.error;
@@ -189,6 +191,19 @@ export class NotificationHandler implements EventHandler {
     await this.finish(row, retriable ? 'pending' : 'failed', { error, templateVersion: message.templateVersion });
     this.logger.warn({ eventId: row.event_id, channel: row.channel, error: describe(error) }, 'notification not sent');
     return error;
+  }
+
+  private async untilRecorded(write: () => Promise<undefined>): Promise<undefined> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await write();
+      } catch (error) {
+        this.stats.ledgerRetries++;
+        const wait = backoffDelay(attempt, 200, 5_000);
+        this.logger.warn({ attempt: attempt + 1, retryInMs: wait, error: describe(error) }, 'sent, but the ledger is unreachable; retrying the update');
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+    }
   }
 
   private async fallback(row: LedgerRow, event: EventRecord): Promise<unknown> {
@@ -266,18 +281,6 @@ export class NotificationHandler implements EventHandler {
 
   private now(): Date {
     return this.options.clock ? this.options.clock() : new Date();
-  }
-}
-
-async function untilRecorded(write: () => Promise<undefined>, logger: Logger): Promise<undefined> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await write();
-    } catch (error) {
-      const wait = backoffDelay(attempt, 200, 5_000);
-      logger.warn({ attempt: attempt + 1, retryInMs: wait, error: describe(error) }, 'sent, but the ledger is unreachable; retrying the update');
-      await new Promise((resolve) => setTimeout(resolve, wait));
-    }
   }
 }
 
