@@ -80,7 +80,14 @@ export class ConsumerRuntime {
       stats: this.stats,
     });
     const sessionTimeout = options.sessionTimeoutMs ?? 30_000;
-    const consumerOptions = { sessionTimeout, heartbeatInterval: Math.min(3_000, Math.floor(sessionTimeout / 3)), maxBytesPerPartition: 1024 * 1024 };
+    const consumerOptions = {
+      sessionTimeout,
+      heartbeatInterval: Math.min(3_000, Math.floor(sessionTimeout / 3)),
+      maxBytesPerPartition: 1024 * 1024,
+      // kafkajs restarts a consumer that crashed (e.g. while the broker restarts); once this
+      // runtime is stopping, a restart would only reconnect something being shut down.
+      retry: { initialRetryTime: 100, retries: 8, restartOnFailure: async () => this.running },
+    };
     this.main = options.kafka.consumer({ ...consumerOptions, groupId: options.groupId });
     this.retry = options.kafka.consumer({ ...consumerOptions, groupId: `${options.groupId}.retry`, maxWaitTimeInMs: 1000 });
     this.producer = options.kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
