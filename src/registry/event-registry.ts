@@ -1,4 +1,6 @@
+import http from 'node:http';
 import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import { TimeoutMiddleware } from 'mappersmith/middleware/timeout';
 import type { Type } from 'avsc';
 import { MalformedMessageError, RegistryError, describe } from '../errors';
 import { findDefinitionByRecordName, getEventDefinition, type EventDefinition } from '../events/catalog';
@@ -36,7 +38,13 @@ export class EventRegistry {
   private readonly readers = new Map<number, Promise<{ definition: EventDefinition; read: (buf: Buffer) => Record<string, unknown> }>>();
 
   constructor(private readonly options: EventRegistryOptions) {
-    this.client = new SchemaRegistry({ host: options.url });
+    this.client = new SchemaRegistry({
+      host: options.url,
+      // No keep-alive: a request written to a socket the registry had just closed hung forever.
+      agent: new http.Agent({ keepAlive: false }),
+      // And no request may hang: a timeout becomes a retriable RegistryError.
+      middlewares: [TimeoutMiddleware(10_000)],
+    });
   }
 
   get url(): string {
@@ -45,6 +53,18 @@ export class EventRegistry {
 
   /** Registers the schema of `type` under `<topic>-<record>` with the configured compatibility. */
   async register(type: EventType, topic: string): Promise<{ subject: string; id: number }> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.registerOnce(type, topic);
+      } catch (error) {
+        // Registering is idempotent, so a timed-out or failed attempt can simply be repeated.
+        if (!(error instanceof RegistryError) || !error.retriable || attempt >= 3) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+      }
+    }
+  }
+
+  private async registerOnce(type: EventType, topic: string): Promise<{ subject: string; id: number }> {
     const definition = getEventDefinition(type);
     const subject = subjectFor(topic, definition);
     try {
