@@ -220,6 +220,9 @@ function isNotFound(error: unknown): boolean {
 function registryError(action: string, error: unknown): RegistryError {
   const status = (error as { status?: number }).status;
   // 4xx answers (other than throttling) will not change on retry; network errors and 5xx may.
-  const retriable = status === undefined || status >= 500 || status === 429;
+  // The client reports a dropped connection or a timeout as "status 400" with the socket
+  // error as its text, so those are recognised by that text (the error has no other type).
+  const networkFailure = /socket hang up|ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|Timeout \(\d+ms\)/i.test(describe(error));
+  const retriable = status === undefined || status >= 500 || status === 429 || networkFailure;
   return new RegistryError(`${action} failed: ${describe(error)}`, { retriable, cause: error });
 }
