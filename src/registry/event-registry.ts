@@ -68,10 +68,17 @@ export class EventRegistry {
     const definition = getEventDefinition(type);
     const subject = subjectFor(topic, definition);
     try {
-      const { id } = await this.client.register(
-        { type: SchemaType.AVRO, schema: JSON.stringify(definition.schema) },
-        { subject, compatibility: COMPATIBILITY[this.options.compatibility ?? 'BACKWARD'] },
-      );
+      const { id } = await this.client.register({ type: SchemaType.AVRO, schema: JSON.stringify(definition.schema) }, { subject });
+      // Set here rather than through the client, whose read-then-write check fails when a
+      // retried registration finds the registry's default already answering for the subject.
+      const level = this.options.compatibility ?? 'BACKWARD';
+      const response = await fetch(`${this.options.url}/config/${encodeURIComponent(subject)}`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+        body: JSON.stringify({ compatibility: COMPATIBILITY[level] }),
+        signal: AbortSignal.timeout(10_000),
+      });
+      if (!response.ok) throw Object.assign(new Error(`setting compatibility of ${subject}: HTTP ${response.status}`), { status: response.status });
       this.ids.set(subject, Promise.resolve(id));
       return { subject, id };
     } catch (error) {
