@@ -266,7 +266,8 @@ export class NotificationHandler implements EventHandler {
         provider_message_id: outcome.providerMessageId ?? null,
         attempts: row.attempts + (attempted ? 1 : 0),
         error: outcome.error === undefined ? null : describe(outcome.error).slice(0, 2000),
-        reason: outcome.reason ?? null,
+        // A sent row keeps why it was planned (e.g. `fallback_from_push`); others say why not sent.
+        ...(status === 'sent' && outcome.reason === undefined ? {} : { reason: outcome.reason ?? null }),
         template_version: outcome.templateVersion ?? null,
         not_before: outcome.notBefore ?? null,
         message: outcome.message === undefined ? null : JSON.stringify(outcome.message),

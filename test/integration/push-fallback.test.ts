@@ -1,0 +1,143 @@
+import { startNotificationConsumer, type NotificationConsumer } from '../../consumers/notification';
+import { readEnv } from '../../src/config/env';
+import type { EventMap } from '../../src/events/generated';
+import { sampleEvent } from '../../src/events/samples';
+import { InAppProvider } from '../../src/in-app/in-app-provider';
+import { DeviceTokens } from '../../src/notifications/providers/device-tokens';
+import { FailoverProvider } from '../../src/notifications/providers/failover';
+import { createProvidersFromEnv, type ChannelProviders } from '../../src/notifications/providers/providers-from-env';
+import { createLogger } from '../../src/observability/logger';
+import type { Publisher } from '../../src/producer/publisher';
+import { FakeFcm } from '../helpers/fake-fcm';
+import { FakeTwilio } from '../helpers/fake-twilio';
+import { createTestContext, type TestContext } from '../helpers/test-context';
+import { waitFor } from '../helpers/wait';
+
+interface LedgerEntry {
+  channel: string;
+  recipient: string;
+  status: string;
+  reason: string | null;
+  provider: string | null;
+}
+
+/**
+ * Push → SMS channel fallback end to end: events through Kafka, the notification group,
+ * firebase-admin against a local OAuth + FCM endpoint, and the twilio SDK against a local
+ * Twilio API, all configured from environment variables the way `tidings run notification` is.
+ */
+describe('login alert: push falls back to SMS', () => {
+  let ctx: TestContext;
+  let publisher: Publisher;
+  let fcm: FakeFcm;
+  let twilio: FakeTwilio;
+  let providers: ChannelProviders;
+  let consumer: NotificationConsumer;
+  let tokens: DeviceTokens;
+
+  beforeAll(async () => {
+    ctx = await createTestContext();
+    [fcm, twilio] = await Promise.all([FakeFcm.start(), FakeTwilio.start()]);
+    tokens = new DeviceTokens(ctx.db);
+    providers = createProvidersFromEnv({
+      env: readEnv({
+        SMTP_URL: ctx.mail.url,
+        FCM_SERVICE_ACCOUNT: JSON.stringify(fcm.serviceAccount),
+        FCM_BASE_URL: fcm.url,
+        TWILIO_ACCOUNT_SID: twilio.accountSid,
+        TWILIO_AUTH_TOKEN: twilio.authToken,
+        TWILIO_FROM: '+15550001111',
+        TWILIO_BASE_URL: twilio.url,
+      }),
+      deviceTokens: tokens,
+      logger: createLogger('test', 'silent'),
+    });
+    publisher = ctx.platform.createPublisher();
+    await publisher.connect();
+    consumer = await startNotificationConsumer(ctx.platform, {
+      groupId: ctx.groupId('notification'),
+      channels: { ...providers.channels, in_app: new FailoverProvider({ channel: 'in_app', providers: [new InAppProvider({ db: ctx.db })] }) },
+    });
+  });
+
+  afterAll(async () => {
+    await consumer?.stop();
+    await publisher?.disconnect();
+    await providers?.close();
+    await Promise.all([fcm?.close(), twilio?.close()]);
+    await ctx?.dispose();
+  });
+
+  function alertFor(user: string, phone: string, severity: EventMap['LOGIN_ALERT']['severity']): EventMap['LOGIN_ALERT'] {
+    const event = sampleEvent('LOGIN_ALERT', { user_id: user, severity });
+    event.recipient = { ...event.recipient, email: `${user}@example.com`, phone, locale: 'en-US', time_zone: 'UTC' };
+    return event;
+  }
+
+  async function decided(eventId: string, rows: number): Promise<LedgerEntry[]> {
+    return waitFor(`${rows} settled ledger rows for ${eventId}`, async () => {
+      const found: LedgerEntry[] = await ctx.db('delivery_ledger').where({ event_id: eventId }).orderBy(['channel', 'recipient']);
+      return found.length === rows && found.every((r) => r.status !== 'pending') ? found : undefined;
+    });
+  }
+
+  it('a live token gets the push and no SMS is sent', async () => {
+    await tokens.register('pf-live', 'tok-pf-live', 'android');
+    const alert = alertFor('pf-live', '+15557650001', 'MEDIUM');
+    await publisher.publish('LOGIN_ALERT', alert);
+
+    const rows = await decided(alert.event_id, 2);
+    expect(rows).toEqual([
+      expect.objectContaining({ channel: 'email', status: 'sent' }),
+      expect.objectContaining({ channel: 'push', recipient: 'tok-pf-live', status: 'sent', provider: 'fcm' }),
+    ]);
+    expect(fcm.to('tok-pf-live')).toEqual([expect.objectContaining({ notification: expect.objectContaining({ title: expect.any(String), body: expect.any(String) }) })]);
+    expect(twilio.to('+15557650001')).toEqual([]);
+  });
+
+  it('an unregistered token is marked dead and the alert goes out by SMS; the next alert goes straight to SMS', async () => {
+    await tokens.register('pf-gone', 'tok-pf-gone', 'ios');
+    fcm.unregister('tok-pf-gone');
+    const first = alertFor('pf-gone', '+15557650002', 'MEDIUM');
+    await publisher.publish('LOGIN_ALERT', first);
+
+    const rows = await decided(first.event_id, 3);
+    expect(rows).toEqual([
+      expect.objectContaining({ channel: 'email', status: 'sent' }),
+      expect.objectContaining({ channel: 'push', recipient: 'tok-pf-gone', status: 'failed', reason: 'unreachable' }),
+      expect.objectContaining({ channel: 'sms', recipient: '+15557650002', status: 'sent', reason: 'fallback_from_push', provider: 'twilio-primary' }),
+    ]);
+    const [sms] = twilio.to('+15557650002');
+    expect(twilio.to('+15557650002')).toHaveLength(1);
+    expect(sms?.body).toContain(first.secure_account_url);
+    expect(await tokens.isDead('tok-pf-gone')).toBe(true);
+
+    // The user now has no live token: the next alert is planned on SMS from the start and
+    // FCM is not asked again.
+    const pushesBefore = fcm.sendRequests;
+    const second = alertFor('pf-gone', '+15557650002', 'MEDIUM');
+    await publisher.publish('LOGIN_ALERT', second);
+    expect(await decided(second.event_id, 3)).toEqual([
+      expect.objectContaining({ channel: 'email', status: 'sent' }),
+      expect.objectContaining({ channel: 'push', recipient: '', status: 'suppressed', reason: 'no_address' }),
+      expect.objectContaining({ channel: 'sms', status: 'sent' }),
+    ]);
+    expect(twilio.to('+15557650002')).toHaveLength(2);
+    expect(fcm.sendRequests).toBe(pushesBefore);
+  });
+
+  it('a severe alert already routed to SMS is texted once, not twice, when its push fails', async () => {
+    await tokens.register('pf-severe', 'tok-pf-severe', 'ios');
+    fcm.unregister('tok-pf-severe');
+    const alert = alertFor('pf-severe', '+15557650003', 'HIGH');
+    await publisher.publish('LOGIN_ALERT', alert);
+
+    const rows = await decided(alert.event_id, 3);
+    expect(rows.map((r) => [r.channel, r.status])).toEqual([
+      ['email', 'sent'],
+      ['push', 'failed'],
+      ['sms', 'sent'],
+    ]);
+    expect(twilio.to('+15557650003')).toHaveLength(1);
+  });
+});
