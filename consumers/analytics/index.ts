@@ -1,10 +1,11 @@
 import { AnalyticsHandler } from '../../src/analytics/analytics-handler';
-import { ConsumerRuntime, type ConsumerRuntimeOptions } from '../../src/consumer/consumer-runtime';
+import type { ConsumerRuntime } from '../../src/consumer/consumer-runtime';
 import type { Platform } from '../../src/platform';
+import { startEveryEventRuntime, type EveryEventConsumerOptions } from '../shared/every-event-consumer';
 
 export const ANALYTICS_GROUP = 'tidings.analytics';
 
-export type AnalyticsConsumerOptions = Partial<Pick<ConsumerRuntimeOptions, 'groupId' | 'chunkSize' | 'sessionTimeoutMs' | 'outageBackoff'>>;
+export type AnalyticsConsumerOptions = EveryEventConsumerOptions;
 
 export interface AnalyticsConsumer {
   runtime: ConsumerRuntime;
@@ -16,16 +17,6 @@ export interface AnalyticsConsumer {
  * Counting happens in the inbox transaction, so each event is counted exactly once.
  */
 export async function startAnalyticsConsumer(platform: Platform, options: AnalyticsConsumerOptions = {}): Promise<AnalyticsConsumer> {
-  const runtime = new ConsumerRuntime({
-    ...options,
-    kafka: platform.kafka,
-    db: platform.db,
-    registry: platform.registry,
-    groupId: options.groupId ?? ANALYTICS_GROUP,
-    name: 'analytics',
-    topics: [platform.topics.auth, platform.topics.payment],
-    handler: new AnalyticsHandler(),
-  });
-  await runtime.start();
+  const runtime = await startEveryEventRuntime(platform, { name: 'analytics', defaultGroup: ANALYTICS_GROUP, handler: new AnalyticsHandler() }, options);
   return { runtime, stop: () => runtime.stop() };
 }

@@ -1,10 +1,11 @@
-import { ConsumerRuntime, type ConsumerRuntimeOptions } from '../../src/consumer/consumer-runtime';
+import type { ConsumerRuntime } from '../../src/consumer/consumer-runtime';
 import { AuditHandler } from '../../src/audit/audit-handler';
 import type { Platform } from '../../src/platform';
+import { startEveryEventRuntime, type EveryEventConsumerOptions } from '../shared/every-event-consumer';
 
 export const AUDIT_GROUP = 'tidings.audit';
 
-export type AuditConsumerOptions = Partial<Pick<ConsumerRuntimeOptions, 'groupId' | 'chunkSize' | 'sessionTimeoutMs' | 'outageBackoff'>>;
+export type AuditConsumerOptions = EveryEventConsumerOptions;
 
 export interface AuditConsumer {
   runtime: ConsumerRuntime;
@@ -19,16 +20,6 @@ export interface AuditConsumer {
  */
 export async function startAuditConsumer(platform: Platform, options: AuditConsumerOptions = {}): Promise<AuditConsumer> {
   const handler = new AuditHandler();
-  const runtime = new ConsumerRuntime({
-    ...options,
-    kafka: platform.kafka,
-    db: platform.db,
-    registry: platform.registry,
-    groupId: options.groupId ?? AUDIT_GROUP,
-    name: 'audit',
-    topics: [platform.topics.auth, platform.topics.payment],
-    handler,
-  });
-  await runtime.start();
+  const runtime = await startEveryEventRuntime(platform, { name: 'audit', defaultGroup: AUDIT_GROUP, handler }, options);
   return { runtime, handler, stop: () => runtime.stop() };
 }

@@ -14,13 +14,17 @@ export const DIGEST_ENTRIES_TABLE = 'digest_entries';
 /** How far ahead a late event looks for a digest that is still open (it finds one on the first try in practice). */
 const MAX_DAYS_AHEAD = 400;
 
-interface DigestKey {
+/** Whose digest of which local day, and how to address it. */
+interface DigestRecipient {
   user_id: string;
   digest_date: LocalDate;
   recipient_email: string;
   recipient_name: string | null;
   locale: string;
   time_zone: string;
+}
+
+interface DigestKey extends DigestRecipient {
   next_attempt_at: string;
 }
 
@@ -127,14 +131,8 @@ async function nextOpenDigest(trx: Trx, key: DigestKey, now: number, digestHour:
   throw new Error(`no open digest for user ${key.user_id} within ${MAX_DAYS_AHEAD} days of ${date}`);
 }
 
-interface DigestRow {
+interface DigestRow extends DigestRecipient {
   id: string;
-  user_id: string;
-  digest_date: LocalDate;
-  recipient_email: string;
-  recipient_name: string | null;
-  locale: string;
-  time_zone: string;
 }
 
 interface EntryRow {
