@@ -4,6 +4,8 @@ import type { Db } from '../db/database';
 import { RequestValidationError, describe } from '../errors';
 import { InAppStore } from '../in-app/in-app-store';
 import { LegalRecords, verifyLegalRecord, type LegalRecord } from '../legal/legal-records';
+import { CHANNELS } from '../notifications/channels/channel';
+import { CLOCK, PreferenceStore, canonicalTimeZone, mandatoryEventTypes, routedCategories } from '../notifications/preferences';
 import { createLogger, type Logger } from '../observability/logger';
 import { parseRequest } from './validation';
 
@@ -17,6 +19,29 @@ export interface ApiOptions {
 const id = z.string().min(1).max(256);
 const userParams = z.object({ userId: id });
 const paymentParams = z.object({ paymentId: id });
+
+const categories = routedCategories();
+const channelChoices = ['*', ...CHANNELS] as const;
+const oneOf = (what: string, known: readonly string[]) => (issue: { input?: unknown }) => `unknown ${what} "${String(issue.input)}" (one of ${known.join(', ')})`;
+const preferenceParams = userParams.extend({
+  category: z.enum(categories, { error: oneOf('category', categories) }),
+  channel: z.enum(channelChoices, { error: oneOf('channel', channelChoices) }),
+});
+const preferenceBody = z.object({ optedIn: z.boolean({ error: 'must be true or false' }) }).strict();
+
+const clock = z.string({ error: 'must be a time of day, HH:MM' }).regex(CLOCK, { error: 'must be a time of day, HH:MM' });
+const quietHoursBody = z
+  .object({
+    start: clock,
+    end: clock,
+    timeZone: z.string({ error: 'must be an IANA time zone, e.g. Europe/Paris' }).transform((value, ctx) => {
+      const timeZone = canonicalTimeZone(value);
+      if (timeZone === undefined) ctx.addIssue({ code: 'custom', message: `"${value}" is not an IANA time zone` });
+      return timeZone ?? value;
+    }),
+  })
+  .strict()
+  .refine((b) => b.start !== b.end, { error: 'must differ from start', path: ['end'] });
 
 const flag = z
   .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
@@ -32,15 +57,16 @@ const markReadBody = z
   .refine((b) => (b.ids === undefined) !== (b.all === undefined), { error: 'give either "ids": [...] or "all": true' });
 
 /**
- * The HTTP API: users' in-app notifications (list, unread count, mark read), legal records
- * by payment and by user, and a health check. Every input is validated; a bad one gets a
- * 400 naming the field. It has no authentication of its own: run it behind the gateway
- * that authenticates users and operators.
+ * The HTTP API: users' in-app notifications (list, unread count, mark read), notification
+ * preferences and quiet hours, legal records by payment and by user, and a health check.
+ * Every input is validated; a bad one gets a 400 naming the field. It has no authentication
+ * of its own: run it behind the gateway that authenticates users and operators.
  */
 export function createApiApp(options: ApiOptions): Express {
   const { db } = options;
   const store = new InAppStore(db);
   const legal = new LegalRecords(db);
+  const preferences = new PreferenceStore(db);
   const logger = options.logger ?? createLogger('api');
   const maxPageSize = options.maxPageSize ?? 100;
   const listQuery = z.object({
@@ -87,6 +113,39 @@ export function createApiApp(options: ApiOptions): Express {
     const body = parseRequest(markReadBody, req.body, 'body');
     const marked = await store.markRead(userId, body.all ? 'all' : (body.ids ?? []));
     res.json({ marked, unread: await store.unreadCount(userId) });
+  });
+
+  app.get('/users/:userId/preferences', async (req, res) => {
+    const { userId } = parseRequest(userParams, req.params, 'params');
+    res.json({ userId, ...(await preferences.get(userId)), categories, channels: CHANNELS });
+  });
+
+  app.put('/users/:userId/preferences/:category/:channel', async (req, res) => {
+    const { userId, category, channel } = parseRequest(preferenceParams, req.params, 'params');
+    const { optedIn } = parseRequest(preferenceBody, req.body, 'body');
+    await preferences.set(userId, category, channel, optedIn);
+    // Security and legal notifications go out whatever the user chose: the opt-out is kept
+    // (it still silences the category's other notifications) and the answer says what it cannot stop.
+    const mandatoryEvents = mandatoryEventTypes(category, channel);
+    const note = !optedIn && mandatoryEvents.length > 0 ? `mandatory notifications are sent whatever the user chose: this opt-out does not stop ${mandatoryEvents.join(', ')}` : undefined;
+    res.json({ userId, preference: { category, channel, optedIn }, mandatoryEvents, ...(note === undefined ? {} : { note }) });
+  });
+
+  app.delete('/users/:userId/preferences/:category/:channel', async (req, res) => {
+    const { userId, category, channel } = parseRequest(preferenceParams, req.params, 'params');
+    res.json({ userId, category, channel, removed: await preferences.clear(userId, category, channel) });
+  });
+
+  app.put('/users/:userId/quiet-hours', async (req, res) => {
+    const { userId } = parseRequest(userParams, req.params, 'params');
+    const quietHours = parseRequest(quietHoursBody, req.body, 'body');
+    await preferences.setQuietHours(userId, quietHours);
+    res.json({ userId, quietHours });
+  });
+
+  app.delete('/users/:userId/quiet-hours', async (req, res) => {
+    const { userId } = parseRequest(userParams, req.params, 'params');
+    res.json({ userId, removed: await preferences.clearQuietHours(userId) });
   });
 
   app.get('/legal/payments/:paymentId', async (req, res) => {
