@@ -5,6 +5,7 @@ import { RequestValidationError, describe } from '../errors';
 import { InAppStore } from '../in-app/in-app-store';
 import { LegalRecords, verifyLegalRecord, type LegalRecord } from '../legal/legal-records';
 import { CHANNELS } from '../notifications/channels/channel';
+import { DEVICE_PLATFORMS, DeviceTokens, type DeviceToken } from '../notifications/providers/device-tokens';
 import { CLOCK, PreferenceStore, canonicalTimeZone, mandatoryEventTypes, routedCategories } from '../notifications/preferences';
 import { createLogger, type Logger } from '../observability/logger';
 import { parseRequest } from './validation';
@@ -43,6 +44,17 @@ const quietHoursBody = z
   .strict()
   .refine((b) => b.start !== b.end, { error: 'must differ from start', path: ['end'] });
 
+const deviceParams = userParams.extend({
+  // FCM registration tokens are about 160 URL-safe characters; APNs and web tokens fit too.
+  token: z.string().min(1).max(4096).regex(/^[A-Za-z0-9_:.\-]+$/, { error: 'must be a push registration token (letters, digits, "_", "-", ":", ".")' }),
+});
+const deviceBody = z.object({ platform: z.enum(DEVICE_PLATFORMS, { error: oneOf('platform', DEVICE_PLATFORMS) }) }).strict();
+
+/** A device as the API shows it: `live` false once the push service called the token unregistered. */
+function deviceView(device: DeviceToken): Record<string, unknown> {
+  return { token: device.token, platform: device.platform, registeredAt: device.createdAt, lastSeenAt: device.lastSeenAt, live: device.deadAt === null, deadAt: device.deadAt, deadReason: device.deadReason };
+}
+
 const flag = z
   .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
   .optional()
@@ -58,7 +70,8 @@ const markReadBody = z
 
 /**
  * The HTTP API: users' in-app notifications (list, unread count, mark read), notification
- * preferences and quiet hours, legal records by payment and by user, and a health check.
+ * preferences and quiet hours, push device registration, legal records by payment and by
+ * user, and a health check.
  * Every input is validated; a bad one gets a 400 naming the field. It has no authentication
  * of its own: run it behind the gateway that authenticates users and operators.
  */
@@ -67,6 +80,7 @@ export function createApiApp(options: ApiOptions): Express {
   const store = new InAppStore(db);
   const legal = new LegalRecords(db);
   const preferences = new PreferenceStore(db);
+  const devices = new DeviceTokens(db);
   const logger = options.logger ?? createLogger('api');
   const maxPageSize = options.maxPageSize ?? 100;
   const listQuery = z.object({
@@ -146,6 +160,33 @@ export function createApiApp(options: ApiOptions): Express {
   app.delete('/users/:userId/quiet-hours', async (req, res) => {
     const { userId } = parseRequest(userParams, req.params, 'params');
     res.json({ userId, removed: await preferences.clearQuietHours(userId) });
+  });
+
+  app.get('/users/:userId/devices', async (req, res) => {
+    const { userId } = parseRequest(userParams, req.params, 'params');
+    res.json({ userId, devices: (await devices.list(userId)).map(deviceView) });
+  });
+
+  app.put('/users/:userId/devices/:token', async (req, res) => {
+    const { userId, token } = parseRequest(deviceParams, req.params, 'params');
+    const { platform } = parseRequest(deviceBody, req.body, 'body');
+    const device = await devices.register(userId, token, platform);
+    if (device.deadAt !== null) {
+      // A token the push service called unregistered never comes back: the app must get a fresh one.
+      res.status(409).json({
+        error: 'token_dead',
+        message: `token: the push service reported it unregistered (${device.deadReason ?? 'no reason given'}); ask the device's push SDK for a new token`,
+        field: 'token',
+        device: deviceView(device),
+      });
+      return;
+    }
+    res.json({ userId, device: deviceView(device) });
+  });
+
+  app.delete('/users/:userId/devices/:token', async (req, res) => {
+    const { userId, token } = parseRequest(deviceParams, req.params, 'params');
+    res.json({ userId, token, removed: await devices.remove(userId, token) });
   });
 
   app.get('/legal/payments/:paymentId', async (req, res) => {

@@ -3,10 +3,9 @@ import { startApiServer, type ApiServer } from '../../src/api/server';
 import { sampleEvent } from '../../src/events/samples';
 import { PreferenceStore } from '../../src/notifications/preferences';
 import type { Publisher } from '../../src/producer/publisher';
+import { jsonClient, type Json } from '../helpers/http';
 import { createTestContext, type TestContext } from '../helpers/test-context';
 import { waitFor } from '../helpers/wait';
-
-type Json = Record<string, unknown>;
 
 /** Preferences and quiet hours over the HTTP API, and their effect on the running notification service. */
 describe('notification preferences and quiet hours over the HTTP API', () => {
@@ -31,15 +30,7 @@ describe('notification preferences and quiet hours over the HTTP API', () => {
     await ctx?.dispose();
   });
 
-  /** A string body is sent as is (to send malformed JSON); anything else as JSON. */
-  const call = async (method: 'GET' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<{ status: number; body: Json }> => {
-    const response = await fetch(`${api.url}${path}`, {
-      method,
-      headers: { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-    });
-    return { status: response.status, body: (await response.json()) as Json };
-  };
+  const call = jsonClient(() => api.url);
   const preferencesOf = async (user: string): Promise<Json> => (await call('GET', `/users/${user}/preferences`)).body;
 
   it('starts from the defaults and lists the categories and channels a UI can offer', async () => {

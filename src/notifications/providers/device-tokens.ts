@@ -1,7 +1,8 @@
 import type { Db, Trx } from '../../db/database';
 import type { DeadRecipients } from './failover';
 
-export type DevicePlatform = 'android' | 'ios' | 'web';
+export const DEVICE_PLATFORMS = ['android', 'ios', 'web'] as const;
+export type DevicePlatform = (typeof DEVICE_PLATFORMS)[number];
 
 export interface DeviceToken {
   userId: string;
@@ -49,6 +50,17 @@ export class DeviceTokens implements DeadRecipients {
   async activeTokens(userId: string): Promise<DeviceToken[]> {
     const rows = (await this.db('device_tokens').where({ user_id: userId }).whereNull('dead_at').orderBy('last_seen_at', 'desc')) as Row[];
     return rows.map(fromRow);
+  }
+
+  /** All of the user's tokens, live and dead, most recently seen first. */
+  async list(userId: string): Promise<DeviceToken[]> {
+    const rows = (await this.db('device_tokens').where({ user_id: userId }).orderBy('last_seen_at', 'desc')) as Row[];
+    return rows.map(fromRow);
+  }
+
+  /** Forgets the user's token (the app signed out); false if the user had no such token. */
+  async remove(userId: string, token: string): Promise<boolean> {
+    return (await this.db('device_tokens').where({ user_id: userId, token }).delete()) > 0;
   }
 
   async markDead(token: string, reason: string): Promise<void> {

@@ -1,4 +1,5 @@
 import { startNotificationConsumer, type NotificationConsumer } from '../../consumers/notification';
+import { startApiServer, type ApiServer } from '../../src/api/server';
 import { readEnv } from '../../src/config/env';
 import type { EventMap } from '../../src/events/generated';
 import { sampleEvent } from '../../src/events/samples';
@@ -10,6 +11,7 @@ import { createLogger } from '../../src/observability/logger';
 import type { Publisher } from '../../src/producer/publisher';
 import { FakeFcm } from '../helpers/fake-fcm';
 import { FakeTwilio } from '../helpers/fake-twilio';
+import { jsonClient } from '../helpers/http';
 import { createTestContext, type TestContext } from '../helpers/test-context';
 import { waitFor } from '../helpers/wait';
 
@@ -22,11 +24,12 @@ interface LedgerEntry {
 }
 
 /**
- * Push → SMS channel fallback end to end: events through Kafka, the notification group,
- * firebase-admin against a local OAuth + FCM endpoint, and the twilio SDK against a local
- * Twilio API, all configured from environment variables the way `tidings run notification` is.
+ * Push end to end: devices registered through the HTTP API, events through Kafka, the
+ * notification group, firebase-admin against a local OAuth + FCM endpoint, and the twilio SDK
+ * against a local Twilio API (the push → SMS fallback), all configured from environment
+ * variables the way `tidings run notification` is.
  */
-describe('login alert: push falls back to SMS', () => {
+describe('push notifications: device registration and the push → SMS fallback', () => {
   let ctx: TestContext;
   let publisher: Publisher;
   let fcm: FakeFcm;
@@ -34,6 +37,7 @@ describe('login alert: push falls back to SMS', () => {
   let providers: ChannelProviders;
   let consumer: NotificationConsumer;
   let tokens: DeviceTokens;
+  let api: ApiServer;
 
   beforeAll(async () => {
     ctx = await createTestContext();
@@ -53,16 +57,20 @@ describe('login alert: push falls back to SMS', () => {
       logger: createLogger('test', 'silent'),
     });
     publisher = ctx.platform.createPublisher();
-    await publisher.connect();
-    consumer = await startNotificationConsumer(ctx.platform, {
-      groupId: ctx.groupId('notification'),
-      channels: { ...providers.channels, in_app: new FailoverProvider({ channel: 'in_app', providers: [new InAppProvider({ db: ctx.db })] }) },
-    });
+    [api, consumer] = await Promise.all([
+      startApiServer({ db: ctx.db, port: 0 }),
+      startNotificationConsumer(ctx.platform, {
+        groupId: ctx.groupId('notification'),
+        channels: { ...providers.channels, in_app: new FailoverProvider({ channel: 'in_app', providers: [new InAppProvider({ db: ctx.db })] }) },
+      }),
+      publisher.connect(),
+    ]);
   });
 
   afterAll(async () => {
     await consumer?.stop();
     await publisher?.disconnect();
+    await api?.close();
     await providers?.close();
     await Promise.all([fcm?.close(), twilio?.close()]);
     await ctx?.dispose();
@@ -139,5 +147,52 @@ describe('login alert: push falls back to SMS', () => {
       ['sms', 'sent'],
     ]);
     expect(twilio.to('+15557650003')).toHaveLength(1);
+  });
+
+  const call = jsonClient(() => api.url);
+
+  it('an app registers its token over HTTP, gets pushes there, sees it go dead, cannot revive it, and unregisters on sign-out', async () => {
+    const user = 'pf-app';
+    expect(await call('PUT', `/users/${user}/devices/tok-app-1`, { platform: 'android' })).toMatchObject({
+      status: 200,
+      body: { userId: user, device: { token: 'tok-app-1', platform: 'android', live: true, deadAt: null } },
+    });
+    expect((await call('PUT', `/users/${user}/devices/tok-app-2`, { platform: 'ios' })).status).toBe(200);
+
+    const locked = sampleEvent('ACCOUNT_LOCKED', { user_id: user });
+    await publisher.publish('ACCOUNT_LOCKED', locked);
+    await decided(locked.event_id, 3);
+    expect(fcm.to('tok-app-1')).toHaveLength(1);
+    expect(fcm.to('tok-app-2')).toHaveLength(1);
+
+    // The iOS app was uninstalled: FCM calls its token unregistered on the next push.
+    fcm.unregister('tok-app-2');
+    const second = sampleEvent('ACCOUNT_LOCKED', { user_id: user });
+    await publisher.publish('ACCOUNT_LOCKED', second);
+    await decided(second.event_id, 3);
+    const listed = await call('GET', `/users/${user}/devices`);
+    expect(listed.body.devices).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ token: 'tok-app-1', live: true }),
+        expect.objectContaining({ token: 'tok-app-2', live: false, deadReason: expect.stringContaining('not registered') }),
+      ]),
+    );
+    // A stale client registering the dead token again is told to fetch a new one.
+    expect(await call('PUT', `/users/${user}/devices/tok-app-2`, { platform: 'ios' })).toMatchObject({ status: 409, body: { error: 'token_dead', field: 'token' } });
+
+    // Sign-out: the token is forgotten and the next push has nowhere to go.
+    expect((await call('DELETE', `/users/${user}/devices/tok-app-1`)).body).toEqual({ userId: user, token: 'tok-app-1', removed: true });
+    expect((await call('DELETE', `/users/${user}/devices/tok-app-1`)).body).toMatchObject({ removed: false });
+    const third = sampleEvent('ACCOUNT_LOCKED', { user_id: user });
+    await publisher.publish('ACCOUNT_LOCKED', third);
+    expect(await decided(third.event_id, 2)).toContainEqual(expect.objectContaining({ channel: 'push', status: 'suppressed', reason: 'no_address' }));
+    expect(fcm.to('tok-app-1')).toHaveLength(2);
+  });
+
+  it('rejects a bad platform or token with a 400 naming the field, and stores nothing', async () => {
+    expect(await call('PUT', '/users/pf-bad/devices/tok-x', { platform: 'windows-phone' })).toMatchObject({ status: 400, body: { field: 'platform', message: expect.stringContaining('android, ios, web') } });
+    expect(await call('PUT', '/users/pf-bad/devices/tok-x', {})).toMatchObject({ status: 400, body: { field: 'platform' } });
+    expect(await call('PUT', `/users/pf-bad/devices/${encodeURIComponent('tok with spaces')}`, { platform: 'ios' })).toMatchObject({ status: 400, body: { field: 'token' } });
+    expect((await call('GET', '/users/pf-bad/devices')).body).toEqual({ userId: 'pf-bad', devices: [] });
   });
 });
