@@ -233,7 +233,7 @@ export class NotificationHandler implements EventHandler {
     };
     if (row.channel === 'email') {
       const email = renderEmail(event.type, payload);
-      return { ...base, title: email.subject, text: email.text, html: email.html, data: { eventType: event.type, eventId: event.eventId }, templateVersion: 'email-bundled' };
+      return { ...base, title: email.subject, text: email.text, html: email.html, data: { eventType: event.type, eventId: event.eventId }, templateVersion: email.version };
     }
     const short = renderShort(event.type, row.channel, payload);
     return { ...base, title: short.title, text: short.text, data: { eventType: event.type, eventId: event.eventId }, templateVersion: short.version };

@@ -4,7 +4,7 @@ import Handlebars from 'handlebars';
 import { TemplateRenderError } from '../errors';
 import { getEventDefinition } from '../events/catalog';
 import type { EventMap, EventType } from '../events/generated';
-import { registerHelpers } from './email/render';
+import { registerHelpers } from './template-helpers';
 
 /**
  * Short messages (SMS, push, in-app) from `templates/short/<locale>.json`: one file per

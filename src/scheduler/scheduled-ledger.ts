@@ -25,7 +25,7 @@ export class ScheduledLedger {
   async open(delivery: ScheduledDelivery): Promise<LedgerEntry> {
     const key = { event_id: delivery.deliveryId, channel: EMAIL_CHANNEL, recipient: delivery.to };
     await this.db('delivery_ledger')
-      .insert({ ...key, event_type: delivery.kind, status: 'pending' })
+      .insert({ ...key, event_type: delivery.kind, status: 'pending', template_version: delivery.email.version })
       .onConflict(['event_id', 'channel', 'recipient'])
       .ignore();
     const row = await this.db('delivery_ledger').where(key).first<{ id: string; status: LedgerStatus; attempts: number } | undefined>('id', 'status', 'attempts');

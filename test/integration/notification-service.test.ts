@@ -1,4 +1,9 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { startNotificationConsumer, type NotificationConsumer } from '../../consumers/notification';
+import type { CapturedMail } from '../../src/dev/mail-catcher';
+import { DEFAULT_TEMPLATES_DIR } from '../../src/notifications/email/render';
+import { formatInstant } from '../../src/notifications/format';
 import { FailoverProvider } from '../../src/notifications/providers/failover';
 import { SmtpProvider } from '../../src/notifications/providers/smtp-provider';
 import { TwilioSmsProvider } from '../../src/notifications/providers/twilio-sms';
@@ -139,5 +144,30 @@ describe('notification service', () => {
     expect(await consumer.deferred.dispatchDue()).toBe(1);
     expect(twilio.to('+15557654321').filter((m) => m.body.includes(refund.payment_id))).toHaveLength(1);
     expect(await ledger(refund.event_id)).toContainEqual(expect.objectContaining({ channel: 'sms', status: 'sent' }));
+  });
+
+  it('a French-speaking user gets a French receipt, amounts and dates in French, and the ledger records the French template version', async () => {
+    // The broker refuses record timestamps far from now, so the payment happened just now.
+    const paidAt = Date.now();
+    const payment = eventFor('PAYMENT_SUCCEEDED', 'francophone', { amount: { amount_minor: 1250, currency: 'EUR' }, order_id: 'ord_fr_1', occurred_at: paidAt });
+    payment.recipient = { ...payment.recipient, name: 'Hedy Lamarr', locale: 'fr-FR', time_zone: 'Europe/Paris' };
+    await publisher.publish('PAYMENT_SUCCEEDED', payment);
+
+    const isReceipt = (m: CapturedMail): boolean => m.headers['x-tidings-event-id'] === payment.event_id;
+    const mail = (await ctx.mail.waitFor((all) => all.some(isReceipt))).find(isReceipt);
+    // ICU separates the currency symbol with a no-break space.
+    const plain = (text = ''): string => text.replace(/[\u00a0\u202f]/g, ' ');
+    expect(plain(mail?.subject)).toBe('Reçu : votre paiement de 12,50 € pour la commande ord_fr_1');
+    expect(plain(mail?.text)).toContain('Bonjour Hedy Lamarr,');
+    expect(plain(mail?.text)).toContain(`Merci ! Nous avons bien reçu votre paiement de 12,50 € le ${plain(formatInstant(paidAt, 'fr-FR', 'Europe/Paris'))}.`);
+    expect(plain(mail?.text)).toContain('Cet e-mail a été envoyé à francophone@example.com au sujet de votre compte Tidings.');
+    expect(mail?.html).toContain('<html lang="fr">');
+
+    const { version } = JSON.parse(fs.readFileSync(path.join(DEFAULT_TEMPLATES_DIR, 'fr', 'manifest.json'), 'utf8')) as { version: string };
+    const email = await waitFor('the ledger to record the French email', async () => {
+      const rows: Array<{ channel: string; status: string; template_version: string | null }> = await ledger(payment.event_id);
+      return rows.find((r) => r.channel === 'email' && r.status === 'sent');
+    });
+    expect(email.template_version).toBe(`fr-${version}`);
   });
 });

@@ -107,7 +107,7 @@ describe('scheduler: renewal reminders', () => {
     const deliveryId = reminderDeliveryId(String(row.id));
     expect(mail?.messageId).toBe(`<${deliveryId}.email@tidings.local>`);
     const ledger = await ctx.db('delivery_ledger').where({ event_id: deliveryId });
-    expect(ledger).toMatchObject([{ status: 'sent', channel: 'email', recipient: 'restart@example.com', event_type: 'RENEWAL_REMINDER', attempts: 1 }]);
+    expect(ledger).toMatchObject([{ status: 'sent', channel: 'email', recipient: 'restart@example.com', event_type: 'RENEWAL_REMINDER', attempts: 1, template_version: expect.stringMatching(/^en-\d{4}\./) }]);
   });
 
   it('sends no reminder for a cancelled subscription, and a later renewal replaces the pending reminder', async () => {

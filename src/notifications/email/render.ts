@@ -1,7 +1,15 @@
 /**
- * Renders an event into an email (subject, HTML and plain text) from Handlebars templates
- * in `templates/<event-type-kebab>/{subject,html,text}.hbs`, with shared partials in
- * `templates/partials/`.
+ * Renders emails (subject, HTML and plain text) from Handlebars templates, one directory per
+ * locale: `templates/<locale>/` holds `manifest.json` (`{"version": "2026.11.1"}`), `partials/`,
+ * one folder per template (`<event-type-kebab>/{subject,html,text}.hbs`, or a scheduled
+ * email's name) and, for every locale but English, `phrases.json` with its words for enum
+ * symbols.
+ *
+ * The template locale falls back from `fr-CA` to `fr` to `en`, template by template, as for
+ * short messages; a template renders with the partials and phrases of its own locale, so a
+ * French email never mixes in English parts. Amounts and dates follow the recipient's locale
+ * whichever template was used. Each email carries `<template locale>-<manifest version>`,
+ * recorded in the delivery ledger.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -9,8 +17,9 @@ import Handlebars from 'handlebars';
 import { TemplateRenderError } from '../../errors';
 import { getEventDefinition } from '../../events/catalog';
 import type { EventMap, EventType } from '../../events/generated';
-import { formatInstant, formatMinorUnits, type DateStyle } from '../format';
-import { phrase } from '../phrases';
+import { PHRASES, phrase } from '../phrases';
+import { DEFAULT_LOCALE, localeChain } from '../short-render';
+import { registerHelpers, type PhraseLookup, type RenderData } from '../template-helpers';
 
 export const DEFAULT_TEMPLATES_DIR = path.resolve(__dirname, 'templates');
 
@@ -18,10 +27,14 @@ export interface RenderedEmail {
   subject: string;
   html: string;
   text: string;
+  /** Locale of the template used: `en` for an `fr-CA` recipient of an email with no French template. */
+  locale: string;
+  /** `<template locale>-<manifest version>`, e.g. `fr-2026.11.1`. */
+  version: string;
 }
 
 export interface RenderOptions {
-  /** BCP 47 locale for amounts and dates. Default: the recipient's locale. */
+  /** BCP 47 locale choosing the template and formatting amounts and dates. Default: the recipient's locale. */
   locale?: string;
   /** IANA time zone for dates. Default: the recipient's time zone. */
   timeZone?: string;
@@ -29,23 +42,30 @@ export interface RenderOptions {
 
 export interface EmailRenderer {
   render<T extends EventType>(type: T, event: EventMap[T], options?: RenderOptions): RenderedEmail;
+  /** Renders the template folder `name` from a context that is not an event (scheduled emails). */
+  renderTemplate(name: string, context: object, audience: RenderData): RenderedEmail;
 }
 
 export interface EmailRendererOptions {
-  /** Directory holding one folder per event type plus `partials/`. Default: the bundled templates. */
+  /** Directory holding one `<locale>/` folder per template locale. Default: the bundled templates. */
   templatesDir?: string;
 }
 
 const PARTS = ['subject', 'html', 'text'] as const;
 type Part = (typeof PARTS)[number];
+type Compiled = Record<Part, HandlebarsTemplateDelegate>;
 
-/** Per-render values the helpers read through Handlebars' `@data`. */
-interface RenderData {
+/** The templates of one locale: compiled on first use, `null` for those it does not have. */
+interface LocaleTemplates {
   locale: string;
-  timeZone: string;
+  version: string;
+  dir: string;
+  env: typeof Handlebars;
+  compiled: Map<string, Compiled | null>;
 }
 
-type Compiled = Record<Part, HandlebarsTemplateDelegate>;
+// A locale comes from event data and names a directory: nothing but a language tag may.
+const LANGUAGE_TAG = /^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/;
 
 /** `PAYMENT_SUCCEEDED` → `payment-succeeded`, the template folder name. */
 export function templateNameOf(type: EventType): string {
@@ -57,53 +77,7 @@ function compileOptions(escape: boolean): CompileOptions {
   return { strict: true, noEscape: !escape };
 }
 
-function renderData(options: Handlebars.HelperOptions): RenderData {
-  const data: unknown = options.data;
-  const candidate = data as Partial<RenderData> | undefined;
-  if (typeof candidate?.locale !== 'string' || typeof candidate.timeZone !== 'string') {
-    throw new Error('helper used outside renderEmail (no locale/time zone in @data)');
-  }
-  return { locale: candidate.locale, timeZone: candidate.timeZone };
-}
-
-/** Splits Handlebars' trailing options argument from the helper's own arguments. */
-function helperArgs(args: unknown[]): { params: unknown[]; options: Handlebars.HelperOptions } {
-  const options = args[args.length - 1] as Handlebars.HelperOptions;
-  return { params: args.slice(0, -1), options };
-}
-
-export function registerHelpers(env: typeof Handlebars): void {
-  // {{money amount}} for a Money record, or {{money minor_units currency}}.
-  env.registerHelper('money', (...args: unknown[]) => {
-    const { params, options } = helperArgs(args);
-    const { locale } = renderData(options);
-    const [first, second] = params;
-    if (typeof first === 'object' && first !== null) {
-      const { amount_minor, currency } = first as { amount_minor?: unknown; currency?: unknown };
-      if (typeof amount_minor === 'number' && typeof currency === 'string') {
-        return formatMinorUnits(amount_minor, currency, locale);
-      }
-    } else if (typeof first === 'number' && typeof second === 'string') {
-      return formatMinorUnits(first, second, locale);
-    }
-    throw new Error(`money: expected a Money record or (minor units, currency), got ${JSON.stringify(params)}`);
-  });
-  // {{date occurred_at}} or {{date due_at "date"}}.
-  env.registerHelper('date', (...args: unknown[]) => {
-    const { params, options } = helperArgs(args);
-    const [value, style = 'datetime'] = params;
-    if (typeof value !== 'number' || (style !== 'date' && style !== 'datetime')) {
-      throw new Error(`date: expected (epoch millis, "date"|"datetime"), got ${JSON.stringify(params)}`);
-    }
-    const { locale, timeZone } = renderData(options);
-    return formatInstant(value, locale, timeZone, style as DateStyle);
-  });
-  env.registerHelper('phrase', (group: unknown, symbol: unknown) => phrase(String(group), String(symbol)));
-  env.registerHelper('times', (a: unknown, b: unknown) => Number(a) * Number(b));
-  env.registerHelper('eq', (a: unknown, b: unknown) => a === b);
-}
-
-function readTemplate(file: string, name: string): string {
+function readFile(file: string, name: string): string {
   try {
     return fs.readFileSync(file, 'utf8');
   } catch (error) {
@@ -111,56 +85,100 @@ function readTemplate(file: string, name: string): string {
   }
 }
 
+function readJson(file: string, name: string): unknown {
+  const source = readFile(file, name);
+  try {
+    return JSON.parse(source) as unknown;
+  } catch (error) {
+    throw new TemplateRenderError(name, new Error(`${file} is not valid JSON`, { cause: error }));
+  }
+}
+
+function manifestVersion(dir: string, locale: string): string {
+  const file = path.join(dir, 'manifest.json');
+  const name = `${locale}/manifest.json`;
+  if (!fs.existsSync(file)) throw new TemplateRenderError(name, new Error(`template locale ${locale} has no ${file}`));
+  const { version } = (readJson(file, name) ?? {}) as { version?: unknown };
+  if (typeof version !== 'string' || version === '') throw new TemplateRenderError(name, new Error(`${file} has no "version" string`));
+  return version;
+}
+
 /**
- * A renderer over one templates directory. Templates are compiled on first use and cached;
- * partials named `html-*.hbs` are HTML-escaped, all others (plain text) are not.
+ * The locale's words for enum symbols: `phrases.json`, which must name every symbol of the
+ * English book (checked here, so a missing one fails every render of the locale, and its
+ * tests, rather than slipping English into some emails), plus any its own templates use.
  */
-export function createEmailRenderer(options: EmailRendererOptions = {}): EmailRenderer {
-  const dir = options.templatesDir ?? DEFAULT_TEMPLATES_DIR;
+function phrasesOf(dir: string, locale: string): PhraseLookup {
+  const file = path.join(dir, 'phrases.json');
+  if (!fs.existsSync(file)) {
+    if (locale === DEFAULT_LOCALE) return phrase;
+    return (group, symbol) => {
+      throw new Error(`no ${file} for ${group}.${symbol}`);
+    };
+  }
+  const name = `${locale}/phrases.json`;
+  const book = (readJson(file, name) ?? {}) as Partial<Record<string, Partial<Record<string, unknown>>>>;
+  const missing = Object.entries(PHRASES).flatMap(([group, words]) =>
+    Object.keys(words)
+      .filter((symbol) => typeof book[group]?.[symbol] !== 'string')
+      .map((symbol) => `${group}.${symbol}`),
+  );
+  if (missing.length > 0) throw new TemplateRenderError(name, new Error(`${file} has no words for ${missing.join(', ')}`));
+  return (group, symbol) => {
+    const words = book[group]?.[symbol];
+    if (typeof words !== 'string') throw new Error(`no phrase for ${group}.${symbol} in ${file}`);
+    return words;
+  };
+}
+
+function loadLocale(root: string, locale: string): LocaleTemplates | null {
+  const dir = path.join(root, locale);
+  if (!LANGUAGE_TAG.test(locale) || !fs.existsSync(dir)) return null;
+  const version = manifestVersion(dir, locale);
   const env = Handlebars.create();
-  registerHelpers(env);
+  registerHelpers(env, phrasesOf(dir, locale));
+  // Partials named `html-*.hbs` are HTML-escaped, all others (plain text) are not.
   const partialsDir = path.join(dir, 'partials');
   if (fs.existsSync(partialsDir)) {
-    for (const file of fs.readdirSync(partialsDir).filter((name) => name.endsWith('.hbs'))) {
+    for (const file of fs.readdirSync(partialsDir).filter((f) => f.endsWith('.hbs'))) {
       const name = file.slice(0, -'.hbs'.length);
-      const source = readTemplate(path.join(partialsDir, file), `partials/${name}`);
-      env.registerPartial(name, env.compile(source, compileOptions(name.startsWith('html-'))));
+      env.registerPartial(name, env.compile(readFile(path.join(partialsDir, file), `${locale}/partials/${name}`), compileOptions(name.startsWith('html-'))));
     }
   }
+  return { locale, version, dir, env, compiled: new Map() };
+}
 
-  const cache = new Map<EventType, Compiled>();
-  function compiled(type: EventType): Compiled {
-    let entry = cache.get(type);
-    if (!entry) {
-      const folder = templateNameOf(type);
-      const load = (part: Part): HandlebarsTemplateDelegate =>
-        env.compile(readTemplate(path.join(dir, folder, `${part}.hbs`), `${folder}/${part}`), compileOptions(part === 'html'));
-      entry = { subject: load('subject'), html: load('html'), text: load('text') };
-      cache.set(type, entry);
-    }
-    return entry;
+function templateOf(bundle: LocaleTemplates, name: string): Compiled | null {
+  if (!bundle.compiled.has(name)) {
+    const folder = path.join(bundle.dir, name);
+    const load = (part: Part): HandlebarsTemplateDelegate =>
+      bundle.env.compile(readFile(path.join(folder, `${part}.hbs`), `${bundle.locale}/${name}/${part}`), compileOptions(part === 'html'));
+    bundle.compiled.set(name, fs.existsSync(folder) ? { subject: load('subject'), html: load('html'), text: load('text') } : null);
+  }
+  return bundle.compiled.get(name) ?? null;
+}
+
+/** A renderer over one templates directory; locales and templates are loaded and compiled on first use, then cached. */
+export function createEmailRenderer(options: EmailRendererOptions = {}): EmailRenderer {
+  const root = options.templatesDir ?? DEFAULT_TEMPLATES_DIR;
+  const locales = new Map<string, LocaleTemplates | null>();
+  function localeTemplates(locale: string): LocaleTemplates | null {
+    if (!locales.has(locale)) locales.set(locale, loadLocale(root, locale));
+    return locales.get(locale) ?? null;
   }
 
-  return {
-    render<T extends EventType>(type: T, event: EventMap[T], renderOptions: RenderOptions = {}): RenderedEmail {
-      const templates = compiled(type);
-      const folder = templateNameOf(type);
-      let context: EventMap[T];
-      try {
-        // Fill schema defaults so strict templates can test optional fields that producers omitted.
-        context = getEventDefinition(type).avroType.clone(event) as EventMap[T];
-      } catch (error) {
-        throw new TemplateRenderError(folder, error);
-      }
-      const data: RenderData = {
-        locale: renderOptions.locale ?? context.recipient.locale ?? 'en-US',
-        timeZone: renderOptions.timeZone ?? context.recipient.time_zone ?? 'UTC',
-      };
+  function renderTemplate(name: string, context: object, audience: RenderData): RenderedEmail {
+    const chain = localeChain(audience.locale);
+    for (const locale of chain) {
+      const bundle = localeTemplates(locale);
+      const templates = bundle && templateOf(bundle, name);
+      if (!bundle || !templates) continue;
+      const data: RenderData = { locale: audience.locale, timeZone: audience.timeZone };
       const run = (part: Part): string => {
         try {
           return templates[part](context, { data });
         } catch (error) {
-          throw new TemplateRenderError(`${folder}/${part}`, error);
+          throw new TemplateRenderError(`${locale}/${name}/${part}`, error);
         }
       };
       return {
@@ -168,8 +186,29 @@ export function createEmailRenderer(options: EmailRendererOptions = {}): EmailRe
         subject: run('subject').replace(/\s+/g, ' ').trim(),
         html: run('html'),
         text: `${run('text').replace(/\n{3,}/g, '\n\n').trim()}\n`,
+        locale,
+        version: `${locale}-${bundle.version}`,
       };
+    }
+    throw new TemplateRenderError(name, new Error(`no email template "${name}" for ${chain.join(' → ')} in ${root}`));
+  }
+
+  return {
+    render<T extends EventType>(type: T, event: EventMap[T], renderOptions: RenderOptions = {}): RenderedEmail {
+      const name = templateNameOf(type);
+      let context: EventMap[T];
+      try {
+        // Fill schema defaults so strict templates can test optional fields that producers omitted.
+        context = getEventDefinition(type).avroType.clone(event) as EventMap[T];
+      } catch (error) {
+        throw new TemplateRenderError(name, error);
+      }
+      return renderTemplate(name, context, {
+        locale: renderOptions.locale ?? context.recipient.locale ?? 'en-US',
+        timeZone: renderOptions.timeZone ?? context.recipient.time_zone ?? 'UTC',
+      });
     },
+    renderTemplate,
   };
 }
 
