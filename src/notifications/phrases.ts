@@ -12,7 +12,10 @@ import type {
   SignupMethod,
   TwoFactorMethod,
   UnlockMethod,
+  PAYMENT_EVENT_TYPES,
 } from '../events/generated';
+
+type PaymentEventType = (typeof PAYMENT_EVENT_TYPES)[number];
 
 type PhraseBook = {
   PaymentFailureReason: Record<PaymentFailureReason, string>;
@@ -24,6 +27,8 @@ type PhraseBook = {
   DisputeReason: Record<DisputeReason, string>;
   CancellationInitiator: Record<CancellationInitiator, string>;
   BillingInterval: Record<BillingInterval, string>;
+  /** A payment event as one line of the daily digest. */
+  DigestEntry: Record<PaymentEventType, string>;
 };
 
 export const PHRASES: PhraseBook = {
@@ -83,6 +88,15 @@ export const PHRASES: PhraseBook = {
   BillingInterval: {
     MONTH: 'month',
     YEAR: 'year',
+  },  DigestEntry: {
+    PAYMENT_SUCCEEDED: 'Payment',
+    SUBSCRIPTION_RENEWED: 'Subscription renewal',
+    REFUND_PROCESSED: 'Refund',
+    PAYMENT_FAILED: 'Failed payment (not charged)',
+    PAYMENT_DISPUTED: 'Dispute opened',
+    INVOICE_GENERATED: 'Invoice issued',
+    SUBSCRIPTION_CREATED: 'Subscription started',
+    SUBSCRIPTION_CANCELLED: 'Subscription cancelled',
   },
 };
 

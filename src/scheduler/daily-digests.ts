@@ -2,7 +2,7 @@ import type { Db, Trx } from '../db/database';
 import type { Contact, EventMap } from '../events/generated';
 import type { EventRecord } from '../consumer/messages';
 import { digestDeliveryId } from './delivery-id';
-import { DIGEST_LABELS, digestLineOf, isPaymentEventType, type DigestEntryKind, type PaymentEventType } from './digest-entry';
+import { digestLineOf, isPaymentEventType, type DigestEntryKind, type PaymentEventType } from './digest-entry';
 import { DueQueue } from './due-queue';
 import type { ScheduledEmailRenderer } from './scheduled-email';
 import type { ScheduledDelivery, ScheduledJobKind } from './scheduled-job';
@@ -192,7 +192,7 @@ export class DailyDigestJobs implements ScheduledJobKind {
       .select('event_type', 'kind', 'reference', 'amount_minor', 'currency', 'occurred_at', 'late');
     if (rows.length === 0) return 'expired';
     const entries = rows.map((r) => ({
-      label: DIGEST_LABELS[r.event_type],
+      event_type: r.event_type,
       kind: r.kind,
       reference: r.reference,
       amount_minor: r.amount_minor === null ? null : Number(r.amount_minor),
@@ -211,7 +211,6 @@ export class DailyDigestJobs implements ScheduledJobKind {
         // Noon of the day names the day in the user's zone, whatever their offset.
         day_at: instantAtLocalHour(digest.digest_date, 12, digest.time_zone),
         count: entries.length,
-        count_label: entries.length === 1 ? '1 payment event' : `${entries.length} payment events`,
         totals: digestTotals(entries),
         entries,
       },

@@ -36,15 +36,3 @@ export function digestLineOf<K extends PaymentEventType>(type: K, event: EventMa
 export function isPaymentEventType(type: string): type is PaymentEventType {
   return Object.prototype.hasOwnProperty.call(LINES, type);
 }
-
-/** Words for an entry in the digest list. */
-export const DIGEST_LABELS: Readonly<Record<PaymentEventType, string>> = {
-  PAYMENT_SUCCEEDED: 'Payment',
-  SUBSCRIPTION_RENEWED: 'Subscription renewal',
-  REFUND_PROCESSED: 'Refund',
-  PAYMENT_FAILED: 'Failed payment (not charged)',
-  PAYMENT_DISPUTED: 'Dispute opened',
-  INVOICE_GENERATED: 'Invoice issued',
-  SUBSCRIPTION_CREATED: 'Subscription started',
-  SUBSCRIPTION_CANCELLED: 'Subscription cancelled',
-};

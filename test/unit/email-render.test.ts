@@ -246,9 +246,11 @@ describe('renderEmail in the recipient\'s language', () => {
             ...root,
             day_at: occurredAt,
             count: 1,
-            count_label: '1 payment event',
             totals: [{ currency: 'EUR', charged_minor: 1250, refunded_minor: 0, net_minor: 1250 }],
-            entries: [{ label: 'Payment', kind: 'charge', reference: 'pay_1', amount, occurred_at: occurredAt, late: true }],
+            entries: [
+              { event_type: 'SUBSCRIPTION_RENEWED', kind: 'charge', reference: 'pay_1', amount, occurred_at: occurredAt, late: true },
+              { event_type: 'SUBSCRIPTION_CANCELLED', kind: 'subscription', reference: 'sub_1', amount: null, occurred_at: occurredAt, late: false },
+            ],
           }
         : { ...root, subscription_id: 'sub_1', plan: { name: 'Pro', interval: 'MONTH' }, amount, renews_at: occurredAt };
     const email = new ScheduledEmailRenderer().render(name, context, { locale, timeZone: 'Europe/Paris' });
@@ -257,6 +259,12 @@ describe('renderEmail in the recipient\'s language', () => {
     expect(whole(email)).toContain(formatMinorUnits(1250, 'EUR', locale).replace(/[\u00a0\u202f]/g, ' '));
     expect(email.text).toContain('delivery-1');
     if (locale === 'fr') for (const english of ENGLISH) expect(whole(email)).not.toContain(english);
+    if (name === 'daily-digest') {
+      // Each entry is named for its event in the template's language.
+      const [renewal, cancelled] = locale === 'fr' ? ['Renouvellement d’abonnement', 'Abonnement résilié'] : ['Subscription renewal', 'Subscription cancelled'];
+      expect(email.text).toContain(`${renewal} pay_1`);
+      expect(email.text).toContain(`${cancelled} sub_1`);
+    }
   });
 
   it('a template locale without manifest.json is a TemplateRenderError naming the file', () => {
