@@ -3,6 +3,7 @@ import { readEnv } from '../../src/config/env';
 import { InAppProvider } from '../../src/in-app/in-app-provider';
 import type { ChannelName } from '../../src/notifications/channels/channel';
 import { DeferredDispatcher } from '../../src/notifications/deferred-dispatcher';
+import { createEmailRenderer, resolveEmailTemplatesDir } from '../../src/notifications/email/render';
 import { NotificationHandler, type ChannelSender } from '../../src/notifications/notification-handler';
 import { PreferenceStore } from '../../src/notifications/preferences';
 import { DeviceTokens } from '../../src/notifications/providers/device-tokens';
@@ -39,6 +40,8 @@ export interface NotificationConsumerOptions {
   channels?: Partial<Record<ChannelName, ChannelSender>>;
   rateLimits?: RateLimits;
   clock?: () => Date;
+  /** Email templates directory; default `TIDINGS_EMAIL_TEMPLATES`, else the bundled templates. */
+  emailTemplatesDir?: string;
 }
 
 export interface NotificationConsumer {
@@ -53,6 +56,8 @@ export interface NotificationConsumer {
  * stores receipts and sends email. Run more instances to scale; partitions are shared.
  */
 export async function startNotificationConsumer(platform: Platform, options: NotificationConsumerOptions = {}): Promise<NotificationConsumer> {
+  // A broken template set stops the start, before any event is read.
+  const emailRenderer = createEmailRenderer({ templatesDir: resolveEmailTemplatesDir(options.emailTemplatesDir) });
   const deviceTokens = new DeviceTokens(platform.db);
   // Provider credentials come from the environment; the SMTP server is the platform's.
   const fromEnv = options.channels ? undefined : createProvidersFromEnv({ env: { ...readEnv(), SMTP_URL: platform.endpoints.smtpUrl }, deviceTokens });
@@ -63,6 +68,7 @@ export async function startNotificationConsumer(platform: Platform, options: Not
   const handler = new NotificationHandler({
     db: platform.db,
     channels,
+    emailRenderer,
     preferences: new PreferenceStore(platform.db),
     rateLimiter: new RateLimiter(platform.db, options.rateLimits ?? DEFAULT_RATE_LIMITS),
     messageDomain: /@([A-Za-z0-9.-]+)/.exec(platform.endpoints.mailFrom)?.[1],

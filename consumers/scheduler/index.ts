@@ -1,4 +1,5 @@
 import { ConsumerRuntime } from '../../src/consumer/consumer-runtime';
+import { resolveEmailTemplatesDir } from '../../src/notifications/email/render';
 import { SmtpMailer } from '../../src/notifications/email/smtp-mailer';
 import type { Platform } from '../../src/platform';
 import { systemClock, type Clock } from '../../src/scheduler/clock';
@@ -22,6 +23,8 @@ export interface SchedulerOptions extends SchedulerSettingsInput {
   retryDelaysMs?: readonly number[];
   outageBackoff?: { initialMs: number; maxMs: number };
   sessionTimeoutMs?: number;
+  /** Email templates directory; default `TIDINGS_EMAIL_TEMPLATES`, else the bundled templates. */
+  emailTemplatesDir?: string;
 }
 
 export interface Scheduler {
@@ -37,10 +40,10 @@ export interface Scheduler {
  * and due rows are claimed with SKIP LOCKED, so each email goes out once.
  */
 export async function startScheduler(platform: Platform, options: SchedulerOptions = {}): Promise<Scheduler> {
-  const { groupId, clock = systemClock, instanceId = defaultInstanceId(), chunkSize, retryDelaysMs, outageBackoff, sessionTimeoutMs, ...tuning } = options;
+  const { groupId, clock = systemClock, instanceId = defaultInstanceId(), chunkSize, retryDelaysMs, outageBackoff, sessionTimeoutMs, emailTemplatesDir, ...tuning } = options;
   const settings = schedulerSettings({ ...tuning, outageBackoff });
   const mailer = new SmtpMailer({ url: platform.endpoints.smtpUrl, from: platform.endpoints.mailFrom });
-  const renderer = new ScheduledEmailRenderer();
+  const renderer = new ScheduledEmailRenderer(resolveEmailTemplatesDir(emailTemplatesDir));
   const dispatcher = new Dispatcher({
     db: platform.db,
     mailer,

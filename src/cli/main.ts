@@ -5,6 +5,7 @@ import { registerDevCommands } from './commands/dev';
 import { registerMigrateCommand } from './commands/migrate';
 import { registerRunCommand } from './commands/run';
 import { registerSchemaCommands } from './commands/schemas';
+import { registerTemplateCommands } from './commands/templates';
 import { registerTopicCommands } from './commands/topics';
 
 export function buildProgram(): Command {
@@ -20,14 +21,16 @@ Examples:
   $ tidings schemas register       register every event schema (subject <topic>-<record>)
   $ tidings topics create          create auth.events and payment.events
   $ tidings run notification       run the notification consumer group
+  $ tidings templates check --dir ./my-templates   check email templates before deploying them
   $ tidings demo --once            all of the above plus sample traffic, then a summary
 
-Environment: KAFKA_BROKERS, SCHEMA_REGISTRY_URL, DATABASE_URL, SMTP_URL, MAIL_FROM, LOG_LEVEL.`,
+Environment: KAFKA_BROKERS, SCHEMA_REGISTRY_URL, DATABASE_URL, SMTP_URL, MAIL_FROM, TIDINGS_EMAIL_TEMPLATES, LOG_LEVEL.`,
     );
   registerDevCommands(program);
   registerMigrateCommand(program);
   registerSchemaCommands(program);
   registerTopicCommands(program);
+  registerTemplateCommands(program);
   registerRunCommand(program);
   registerDemoCommand(program);
   registerApiCommand(program);

@@ -48,6 +48,8 @@ const schema = z.object({
   TWILIO_BACKUP_BASE_URL: z.url({ message: 'must be an http(s) URL' }).optional(),
   /** Firebase service account key: a path to the JSON file, or the JSON itself. */
   FCM_SERVICE_ACCOUNT: z.string().optional(),
+  /** A directory of email templates (`<locale>/manifest.json`, `<locale>/<template>/…`) used instead of the bundled ones. */
+  TIDINGS_EMAIL_TEMPLATES: z.string().optional(),
   /** A local FCM endpoint for tests and the demo (plain http://). Default https://fcm.googleapis.com. */
   FCM_BASE_URL: z
     .string()

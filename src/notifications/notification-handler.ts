@@ -8,7 +8,7 @@ import { faultPoint } from '../observability/fault-injection';
 import { createLogger, type Logger } from '../observability/logger';
 import { backoffDelay } from '../retry/backoff';
 import type { ChannelName, OutboundMessage } from './channels/channel';
-import { renderEmail } from './email/render';
+import { renderEmail, type EmailRenderer } from './email/render';
 import { decide, inQuietHours, quietHoursEnd, type PreferenceStore, type UserPreferences } from './preferences';
 import type { FailoverResult } from './providers/failover';
 import type { RateLimiter } from './rate-limiter';
@@ -30,6 +30,8 @@ export interface NotificationHandlerOptions {
   messageDomain?: string;
   /** Concurrent provider sends per chunk. Default 16. */
   sendConcurrency?: number;
+  /** Email templates. Default: the bundled ones. */
+  emailRenderer?: EmailRenderer;
   clock?: () => Date;
   logger?: Logger;
 }
@@ -232,7 +234,7 @@ export class NotificationHandler implements EventHandler {
       idempotencyKey: `${event.eventId}.${row.channel}@${this.domain}`,
     };
     if (row.channel === 'email') {
-      const email = renderEmail(event.type, payload);
+      const email = this.options.emailRenderer ? this.options.emailRenderer.render(event.type, payload) : renderEmail(event.type, payload);
       return { ...base, title: email.subject, text: email.text, html: email.html, data: { eventType: event.type, eventId: event.eventId }, templateVersion: email.version };
     }
     const short = renderShort(event.type, row.channel, payload);

@@ -3,9 +3,9 @@
  * email renderer from `templates/<locale>/<name>/` next to the event templates: the same
  * locale fallback, partials, helpers and versions.
  */
-import { createEmailRenderer, DEFAULT_TEMPLATES_DIR, type EmailRenderer, type RenderedEmail } from '../notifications/email/render';
+import { createEmailRenderer, DEFAULT_TEMPLATES_DIR, type EmailRenderer, type RenderedEmail, type SCHEDULED_TEMPLATES } from '../notifications/email/render';
 
-export type ScheduledTemplate = 'renewal-reminder' | 'daily-digest';
+export type ScheduledTemplate = (typeof SCHEDULED_TEMPLATES)[number];
 
 /** What every scheduled template can rely on at its root (the shared partials read these). */
 export interface ScheduledEmailRoot {

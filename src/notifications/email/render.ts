@@ -14,9 +14,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Handlebars from 'handlebars';
-import { TemplateRenderError } from '../../errors';
+import { readEnv } from '../../config/env';
+import { ConfigError, TemplateRenderError, describe } from '../../errors';
 import { getEventDefinition } from '../../events/catalog';
-import type { EventMap, EventType } from '../../events/generated';
+import { EVENT_TYPES, type EventMap, type EventType } from '../../events/generated';
 import { PHRASES, phrase } from '../phrases';
 import { DEFAULT_LOCALE, localeChain } from '../short-render';
 import { registerHelpers, type PhraseLookup, type RenderData } from '../template-helpers';
@@ -50,6 +51,9 @@ export interface EmailRendererOptions {
   /** Directory holding one `<locale>/` folder per template locale. Default: the bundled templates. */
   templatesDir?: string;
 }
+
+/** Emails no single event produces, rendered by the scheduler. */
+export const SCHEDULED_TEMPLATES = ['renewal-reminder', 'daily-digest'] as const;
 
 const PARTS = ['subject', 'html', 'text'] as const;
 type Part = (typeof PARTS)[number];
@@ -218,4 +222,63 @@ let defaultRenderer: EmailRenderer | undefined;
 export function renderEmail<T extends EventType>(type: T, event: EventMap[T], options?: RenderOptions): RenderedEmail {
   defaultRenderer ??= createEmailRenderer();
   return defaultRenderer.render(type, event, options);
+}
+
+/**
+ * Checks a templates directory before anything is rendered from it, so a deployment with a
+ * broken template set fails at start-up instead of dead-lettering events one by one: the
+ * default locale must have every template (it is where every fallback ends), each locale
+ * needs its `manifest.json` (and `phrases.json` for enum words), and every `.hbs` file must
+ * parse. Throws one ConfigError listing every problem; returns the locales found.
+ */
+export function checkEmailTemplates(templatesDir: string): string[] {
+  if (!fs.existsSync(templatesDir) || !fs.statSync(templatesDir).isDirectory()) {
+    throw new ConfigError(`email templates: ${templatesDir} is not a directory`);
+  }
+  const problems: string[] = [];
+  const locales = fs.readdirSync(templatesDir).filter((entry) => LANGUAGE_TAG.test(entry) && fs.statSync(path.join(templatesDir, entry)).isDirectory());
+  if (!locales.includes(DEFAULT_LOCALE)) problems.push(`no ${path.join(templatesDir, DEFAULT_LOCALE)} folder (the default locale every other one falls back to)`);
+  const required = [...EVENT_TYPES.map(templateNameOf), ...SCHEDULED_TEMPLATES];
+  for (const locale of locales) {
+    const dir = path.join(templatesDir, locale);
+    try {
+      loadLocale(templatesDir, locale);
+    } catch (error) {
+      problems.push(describe(error instanceof TemplateRenderError && error.cause !== undefined ? error.cause : error));
+      continue;
+    }
+    const present = fs.readdirSync(dir).filter((entry) => fs.statSync(path.join(dir, entry)).isDirectory());
+    for (const name of present) {
+      const parts = name === 'partials' ? fs.readdirSync(path.join(dir, name)).filter((f) => f.endsWith('.hbs')) : PARTS.map((part) => `${part}.hbs`);
+      for (const file of parts) {
+        const full = path.join(dir, name, file);
+        if (!fs.existsSync(full)) {
+          problems.push(`${full} is missing`);
+          continue;
+        }
+        try {
+          Handlebars.parse(fs.readFileSync(full, 'utf8'));
+        } catch (error) {
+          problems.push(`${full} does not parse: ${describe(error).replace(/\s+/g, ' ')}`);
+        }
+      }
+    }
+    if (locale === DEFAULT_LOCALE) {
+      for (const name of required.filter((n) => !present.includes(n))) problems.push(`${path.join(dir, name)} is missing (every event and scheduled email needs an ${DEFAULT_LOCALE} template)`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(`email templates in ${templatesDir}:\n  - ${problems.join('\n  - ')}`);
+  return locales.sort();
+}
+
+/**
+ * The templates directory a consumer uses: `dir`, else `TIDINGS_EMAIL_TEMPLATES`, else the
+ * bundled templates. A directory of one's own is checked (`checkEmailTemplates`) first.
+ */
+export function resolveEmailTemplatesDir(dir?: string): string {
+  const chosen = dir ?? readEnv().TIDINGS_EMAIL_TEMPLATES;
+  if (chosen === undefined || chosen === '') return DEFAULT_TEMPLATES_DIR;
+  const resolved = path.resolve(chosen);
+  checkEmailTemplates(resolved);
+  return resolved;
 }
