@@ -1,5 +1,6 @@
 import type { Scenario } from '../harness/scenario';
 import { kafkaJavaCeiling } from './kafka-java-ceiling';
+import { notificationPipeline } from './notification-pipeline';
 import { priorityLane } from './priority-lane';
 import { publish } from './publish';
 import { validateEncode } from './validate-encode';
@@ -9,4 +10,4 @@ import { validateEncode } from './validate-encode';
  * folder plus one line here. `kafka-java-ceiling` follows `publish` so the table can set the
  * SDK's number beside the Java ceiling.
  */
-export const SCENARIOS: readonly Scenario[] = [validateEncode, publish, kafkaJavaCeiling, priorityLane];
+export const SCENARIOS: readonly Scenario[] = [validateEncode, publish, kafkaJavaCeiling, notificationPipeline, priorityLane];

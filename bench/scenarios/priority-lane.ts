@@ -1,14 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { startNotificationConsumer, type NotificationConsumer } from '../../consumers/notification';
-import { createDb, dropDatabase, ensureDatabase, migrateLatest } from '../../src/db/database';
 import { MailCatcher } from '../../src/dev/mail-catcher';
-import { listEventDefinitions } from '../../src/events/catalog';
 import { AUTH_EVENT_TYPES, type EventType, type TypedEvent } from '../../src/events/generated';
 import { sampleEvent, seededRng } from '../../src/events/samples';
-import { ensureTopics, eventTopicSpecs, type TopicNames } from '../../src/kafka/topics';
 import { laneAccepts } from '../../src/notifications/routing';
-import { Platform } from '../../src/platform';
-import { BENCH_PARTITIONS } from '../harness/bench-stack';
+import { openIsolatedStack } from '../harness/isolated-stack';
 import type { Scenario } from '../harness/scenario';
 
 const BACKLOG = 50_000;
@@ -25,21 +20,9 @@ export const priorityLane: Scenario = {
   name: 'priority-lane',
   description: 'p50/p99 publish → SMTP accepted of payment confirmations at 1,000/s behind a 50,000-event auth backlog',
   async run(ctx) {
-    const stack = await ctx.stack();
-    const id = `lanes${randomBytes(3).toString('hex')}`;
-    const topics: TopicNames = { auth: `${id}.auth.events`, payment: `${id}.payment.events` };
-    const dbUrl = new URL(stack.platform.endpoints.databaseUrl);
-    dbUrl.pathname = `/tidings_${id}`;
-    const databaseUrl = dbUrl.toString();
-    await ensureDatabase(databaseUrl);
-    const migrator = createDb(databaseUrl);
-    await migrateLatest(migrator).finally(() => migrator.destroy());
+    const own = await openIsolatedStack(await ctx.stack(), 'lanes');
     const mail = await MailCatcher.start({ retainBodies: false });
-    const platform = new Platform({ endpoints: { ...stack.platform.endpoints, databaseUrl, smtpUrl: mail.url }, topics, clientId: id });
-    const admin = platform.kafka.admin();
-    await admin.connect();
-    await ensureTopics(admin, eventTopicSpecs(topics, BENCH_PARTITIONS));
-    for (const def of listEventDefinitions()) await platform.registry.register(def.type, topics[def.domain]);
+    const platform = own.platform({ databaseUrl: await own.createDatabase(), smtpUrl: mail.url });
     const lanes: NotificationConsumer[] = [];
     const publisher = platform.createPublisher({ maxBatchSize: 1000 });
     try {
@@ -97,12 +80,7 @@ export const priorityLane: Scenario = {
       await Promise.all(lanes.map((l) => l.stop()));
       await publisher.disconnect();
       await mail.close();
-      const ours = (await admin.listTopics()).filter((t) => t.startsWith(`${id}.`));
-      await admin.deleteTopics({ topics: ours }).catch(() => undefined);
-      await admin.disconnect();
-      for (const def of listEventDefinitions()) await platform.registry.deleteSubject(def.type, topics[def.domain]).catch(() => undefined);
-      await platform.close();
-      await dropDatabase(databaseUrl);
+      await own.dispose();
     }
   },
 };

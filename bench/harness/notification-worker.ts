@@ -1,0 +1,154 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { startNotificationConsumer, type NotificationConsumer } from '../../consumers/notification';
+import type { Endpoints } from '../../src/config/env';
+import type { ConsumerStats } from '../../src/consumer/consumer-runtime';
+import { InAppProvider } from '../../src/in-app/in-app-provider';
+import type { TopicNames } from '../../src/kafka/topics';
+import type { ChannelName } from '../../src/notifications/channels/channel';
+import type { ChannelSender } from '../../src/notifications/notification-handler';
+import { FailoverProvider } from '../../src/notifications/providers/failover';
+import { SmtpProvider } from '../../src/notifications/providers/smtp-provider';
+import { Platform } from '../../src/platform';
+
+/**
+ * A notification consumer group in a process of its own, so its RSS is a worker's RSS and
+ * not the bench's (which holds the event fixtures and the publisher), and its CPU profile
+ * (`--cpu-prof` is inherited) shows the pipeline alone. Fork one per run: a fresh worker
+ * draining a backlog is what DESIGN's RSS target is about.
+ */
+export interface WorkerRun {
+  endpoints: Endpoints;
+  topics: TopicNames;
+  clientId: string;
+  groupId: string;
+  chunkSize: number;
+  /** Channels enabled besides in-app: email to `endpoints.smtpUrl`. Others are left out (`channel_disabled`). */
+  email: boolean;
+}
+
+export interface WorkerRunResult {
+  stats: ConsumerStats;
+  /** Highest RSS sampled (every 100 ms) between start and stop, and the RSS at start. */
+  rssPeakMb: number;
+  rssStartMb: number;
+  /** At the RSS peak: V8's heap and the memory outside it (Buffers…), to tell them apart. */
+  heapTotalAtPeakMb: number;
+  externalAtPeakMb: number;
+}
+
+type Command = { type: 'start'; run: WorkerRun } | { type: 'stop' };
+type Reply = { type: 'ready' } | { type: 'started' } | ({ type: 'stopped' } & WorkerRunResult) | { type: 'failed'; error: string };
+
+const RSS_SAMPLE_MS = 100;
+
+export class NotificationWorker {
+  private constructor(private readonly child: ChildProcess) {}
+
+  static async fork(): Promise<NotificationWorker> {
+    // The parent's execArgv (tsx's loader, --cpu-prof…) is inherited.
+    const worker = new NotificationWorker(fork(__filename));
+    await worker.reply('ready');
+    return worker;
+  }
+
+  /** Starts a consumer group; resolves once `startNotificationConsumer` has returned. */
+  async start(run: WorkerRun): Promise<void> {
+    this.child.send({ type: 'start', run } satisfies Command);
+    await this.reply('started');
+  }
+
+  /** Stops the group started last (its in-flight chunk finishes) and reports on its run. */
+  async stop(): Promise<WorkerRunResult> {
+    this.child.send({ type: 'stop' } satisfies Command);
+    const { type: _type, ...result } = await this.reply('stopped');
+    return result;
+  }
+
+  /** Ends the worker: it exits when its IPC channel closes (writing its `--cpu-prof` profile), or is killed after 5 s. */
+  async close(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise((resolve) => this.child.once('exit', resolve));
+    if (this.child.connected) this.child.disconnect();
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 5_000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  private reply<T extends Reply['type']>(type: T): Promise<Extract<Reply, { type: T }>> {
+    return new Promise((resolve, reject) => {
+      const onMessage = (message: Reply): void => {
+        cleanUp();
+        if (message.type === type) resolve(message as Extract<Reply, { type: T }>);
+        else reject(new Error(message.type === 'failed' ? `notification worker: ${message.error}` : `notification worker sent ${message.type}, expected ${type}`));
+      };
+      const onExit = (code: number | null, signal: string | null): void => {
+        cleanUp();
+        reject(new Error(`notification worker exited (${signal ?? `code ${code}`}) while the bench waited for "${type}"`));
+      };
+      const cleanUp = (): void => {
+        this.child.off('message', onMessage);
+        this.child.off('exit', onExit);
+      };
+      this.child.on('message', onMessage);
+      this.child.on('exit', onExit);
+    });
+  }
+}
+
+/** The child side: one consumer group at a time, on the parent's commands. */
+function serve(send: (reply: Reply) => void): void {
+  let current: { consumer: NotificationConsumer; platform: Platform; email?: FailoverProvider; rssStartMb: number; sampler: NodeJS.Timeout } | undefined;
+  let peak = process.memoryUsage();
+  const sample = (): void => {
+    const now = process.memoryUsage();
+    if (now.rss > peak.rss) peak = now;
+  };
+  const handle = async (command: Command): Promise<Reply> => {
+    if (command.type === 'start') {
+      const { run } = command;
+      const platform = new Platform({ endpoints: run.endpoints, topics: run.topics, clientId: run.clientId });
+      const channels: Partial<Record<ChannelName, ChannelSender>> = {
+        in_app: new FailoverProvider({ channel: 'in_app', providers: [new InAppProvider({ db: platform.db })] }),
+      };
+      const email = run.email ? new FailoverProvider({ channel: 'email', providers: [new SmtpProvider({ url: run.endpoints.smtpUrl, from: run.endpoints.mailFrom })] }) : undefined;
+      if (email) channels.email = email;
+      peak = process.memoryUsage();
+      const rssStartMb = mb(peak.rss);
+      const sampler = setInterval(sample, RSS_SAMPLE_MS);
+      const consumer = await startNotificationConsumer(platform, { groupId: run.groupId, chunkSize: run.chunkSize, channels });
+      current = { consumer, platform, email, rssStartMb, sampler };
+      return { type: 'started' };
+    }
+    if (!current) throw new Error('stop without a running consumer');
+    const { consumer, platform, email, rssStartMb, sampler } = current;
+    current = undefined;
+    clearInterval(sampler);
+    sample();
+    await consumer.stop();
+    await email?.close();
+    await platform.close();
+    return {
+      type: 'stopped',
+      stats: { ...consumer.runtime.stats },
+      rssPeakMb: mb(peak.rss),
+      rssStartMb,
+      heapTotalAtPeakMb: mb(peak.heapTotal),
+      externalAtPeakMb: mb(peak.external),
+    };
+  };
+  process.on('message', (command: Command) => {
+    handle(command).then(send, (error: unknown) => send({ type: 'failed', error: error instanceof Error ? (error.stack ?? error.message) : String(error) }));
+  });
+  // The bench going away (even by SIGKILL) closes the IPC channel: nothing left to work for.
+  process.on('disconnect', () => process.exit(0));
+  send({ type: 'ready' });
+}
+
+function mb(bytes: number): number {
+  return Math.round(bytes / 2 ** 20);
+}
+
+if (require.main === module && process.send) {
+  const send = process.send.bind(process);
+  serve((reply) => send(reply));
+}

@@ -1,0 +1,353 @@
+import type { Admin } from 'kafkajs';
+import type { ConsumerStats } from '../../src/consumer/consumer-runtime';
+import { createDb, type Db } from '../../src/db/database';
+import { MailCatcher } from '../../src/dev/mail-catcher';
+import type { TypedEvent } from '../../src/events/generated';
+import type { TopicNames } from '../../src/kafka/topics';
+import type { Platform } from '../../src/platform';
+import { benchEvents } from '../harness/fixtures';
+import { openIsolatedStack, type IsolatedStack } from '../harness/isolated-stack';
+import { NotificationWorker, type WorkerRunResult } from '../harness/notification-worker';
+import { perSecond, type Comparison, type Measurement, type Scenario } from '../harness/scenario';
+
+/** Records per effects transaction: the consumer's default, and the bare baseline's batch. */
+const CHUNK = 500;
+/** Publishes awaited together while filling the topics (not timed). */
+const PUBLISH_WINDOW = 5_000;
+/** Events the untimed warm-up run works through (retry topics, broker and database caches). */
+const WARM_UP_EVENTS = 2_000;
+/** The run with email stops after this long; its rate is over what it committed by then. */
+const EMAIL_SECONDS = 15;
+/** Within run.ts's 5-minute scenario deadline, leaving time to clean up. */
+const BUDGET_MS = 4 * 60_000;
+const POLL_MS = 50;
+/** DESIGN.md: worker RSS < 250 MB under backlog. */
+const RSS_BUDGET_MB = 250;
+
+/** Every table the pipeline writes for an event, in the order a bare insert needs them. */
+const EFFECT_TABLES = ['inbox', 'receipts', 'legal_records', 'delivery_ledger', 'in_app_notifications', 'delivery_attempts'] as const;
+type EffectTable = (typeof EFFECT_TABLES)[number];
+type Row = Record<string, unknown>;
+type EffectRows = Record<EffectTable, Row[]>;
+
+/**
+ * The notification consumer group working off a backlog, against a bare multi-row INSERT of
+ * the rows it wrote. The backlog is the bench's realistic mix (`benchEvents`, ~30 % payment
+ * receipts) on the scenario's own topics; each round starts `startNotificationConsumer` in
+ * a fresh worker process on a fresh database and times from that call until every event's
+ * offset is committed: fetch, Avro decode, validation, inbox + receipt + legal record +
+ * ledger rows in one transaction, delivery, offset commit. The worker's RSS is sampled.
+ *
+ * Delivery does real work cheaply: only the in-app channel is enabled (a PostgreSQL insert,
+ * an attempt row and a ledger update per notification); email, SMS and push are left out,
+ * so their ledger rows are settled as `suppressed: channel_disabled` (one UPDATE each) and
+ * nothing waits on SMTP. A second, info-only run adds email to a local SMTP capture server.
+ *
+ * The baseline reads back every row the pipeline wrote (inbox, receipts, legal records,
+ * ledger, in-app notifications, delivery attempts) and inserts them into a fresh database
+ * with the same schema, one transaction per 500 events, one multi-row INSERT per table: what
+ * the same effects cost PostgreSQL with nothing else in the way.
+ */
+export const notificationPipeline: Scenario = {
+  name: 'notification-pipeline',
+  description:
+    'notification consumer (decode, validate, inbox + receipt + legal record + ledger, in-app delivery, email/SMS/push disabled) ' +
+    'draining a backlog vs a bare multi-row INSERT of the same rows; plus an info run with email to a local SMTP server',
+  async run(ctx) {
+    const deadline = Date.now() + BUDGET_MS;
+    const events = benchEvents(ctx.events);
+    const own = await openIsolatedStack(await ctx.stack(), 'pipe');
+    let mail: MailCatcher | undefined;
+    try {
+      const platform = own.platform();
+      ctx.progress(`publishing ${events.length} events to ${own.topics.auth} and ${own.topics.payment}`);
+      await publishAll(platform, events);
+      const total = await eventsOn(platform, own.topics);
+      if (total !== events.length) throw new Error(`published ${events.length} events but the topics hold ${total}`);
+      const expected = expectations(events);
+
+      ctx.progress(`warm-up: ${WARM_UP_EVENTS} events through the pipeline and a bare insert`);
+      const warm = await drain(own, 'warm-up', { stopAt: WARM_UP_EVENTS, deadline });
+      await bareInsert(own, warm);
+
+      let best: { pipeline: Drained; bare: Bare } | undefined;
+      let rounds = 0;
+      let lastRoundMs = 0;
+      // The highest RSS of the timed runs' workers: each one works off the whole backlog.
+      let rss: Drained | undefined;
+      const faster = <T extends { rate: number }>(a: T | undefined, b: T): T => (a && a.rate >= b.rate ? a : b);
+      for (let round = 1; round <= ctx.rounds; round++) {
+        const started = Date.now();
+        // A later round only starts if it can finish as fast as the last one did, with room to spare.
+        if (Date.now() + 1.5 * lastRoundMs > deadline) {
+          ctx.progress(`  round ${round} skipped: not enough time left in the scenario's budget`);
+          break;
+        }
+        const pipeline = await drain(own, `round${round}`, { stopAt: total, deadline, progress: ctx.progress });
+        if (pipeline.committed < total) {
+          throw new Error(`the pipeline committed ${pipeline.committed} of ${total} events within the ${BUDGET_MS / 1000} s budget`);
+        }
+        const checked = await verifyEffects(pipeline, expected, true);
+        const bare = await bareInsert(own, pipeline);
+        rounds++;
+        ctx.progress(
+          `  round ${round}: pipeline ${Math.round(pipeline.rate)} events/s (${pipeline.seconds.toFixed(1)} s, RSS peak ${Math.round(pipeline.rssPeakMb)} MB), ` +
+            `bare insert ${Math.round(bare.rate)} events/s (${bare.rows} rows); receipts ${checked.receipts}, ledger rows ${checked.ledger}`,
+        );
+        lastRoundMs = Date.now() - started;
+        best = { pipeline: faster(best?.pipeline, pipeline), bare: faster(best?.bare, bare) };
+        if (!rss || pipeline.rssPeakMb > rss.rssPeakMb) rss = pipeline;
+      }
+      if (!best || !rss) throw new Error('no round ran');
+
+      const measurements: Measurement[] = [];
+      const detail = { events: total, rounds, chunk: CHUNK, payments: expected.payments, channels: 'in_app (email, sms, push disabled)' };
+      measurements.push({ name: 'pipeline', value: best.pipeline.rate, unit: 'events/s', detail: { ...detail, seconds: round1(best.pipeline.seconds), ...best.pipeline.checked } });
+      measurements.push({ name: 'bare-insert', value: best.bare.rate, unit: 'events/s', detail: { events: total, rounds, batch: CHUNK, rows: best.bare.rows, tables: EFFECT_TABLES.join(' ') } });
+      measurements.push({
+        name: 'rss-peak',
+        value: rss.rssPeakMb,
+        unit: 'MB',
+        detail: {
+          process: 'notification worker (child process, tsx)',
+          rssAtStartMb: rss.rssStartMb,
+          heapTotalAtPeakMb: rss.heapTotalAtPeakMb,
+          externalAtPeakMb: rss.externalAtPeakMb,
+          budgetMb: RSS_BUDGET_MB,
+          runs: rounds,
+        },
+      });
+
+      // Email is info only: its rate is the local SMTP round trips, not the pipeline.
+      const comparisons: Comparison[] = [];
+      if (Date.now() + (EMAIL_SECONDS + 20) * 1000 < deadline) {
+        mail = await MailCatcher.start({ retainBodies: false });
+        const smtpUrl = mail.url;
+        ctx.progress(`email: at most ${EMAIL_SECONDS} s with email to a local SMTP server added`);
+        const withEmail = await drain(own, 'email', { stopAt: total, deadline: Math.min(deadline, Date.now() + EMAIL_SECONDS * 1000), smtpUrl });
+        const checked = await verifyEffects(withEmail, expected, withEmail.committed === total, mail.messages.length);
+        measurements.push({
+          name: 'pipeline-with-email',
+          value: withEmail.rate,
+          unit: 'events/s',
+          detail: { events: withEmail.committed, seconds: round1(withEmail.seconds), mailsAccepted: mail.messages.length, smtpConnections: 4, ...checked },
+        });
+        comparisons.push({ measurement: 'pipeline-with-email', baseline: 'pipeline', note: 'email through nodemailer to a local SMTP capture server' });
+      } else {
+        ctx.progress('email run skipped: not enough time left in the scenario budget');
+      }
+      return {
+        measurements,
+        comparisons: [
+          { measurement: 'pipeline', baseline: 'bare-insert', target: 0.5, note: 'pipeline ÷ bare multi-row INSERT of the same rows' },
+          { measurement: 'pipeline', target: 10_000, note: 'absolute, on this 2-core machine' },
+          ...comparisons,
+          // Info: the harness's targets are minimums.
+          { measurement: 'rss-peak', note: `worker process, sampled every 100 ms; DESIGN: worker RSS < ${RSS_BUDGET_MB} MB under backlog` },
+        ],
+      };
+    } finally {
+      await mail?.close();
+      await own.dispose();
+    }
+  },
+};
+
+interface Expected {
+  events: number;
+  payments: number;
+  /** PAYMENT_SUCCEEDED and INVOICE_GENERATED each leave one legal record. */
+  legalRecords: number;
+}
+
+function expectations(events: TypedEvent[]): Expected {
+  const count = (type: TypedEvent['type']): number => events.filter((e) => e.type === type).length;
+  const ids = new Set(events.map((e) => e.event.event_id));
+  if (ids.size !== events.length) throw new Error(`the fixture repeats event ids (${events.length - ids.size})`);
+  return { events: events.length, payments: count('PAYMENT_SUCCEEDED'), legalRecords: count('PAYMENT_SUCCEEDED') + count('INVOICE_GENERATED') };
+}
+
+async function publishAll(platform: Platform, events: TypedEvent[]): Promise<void> {
+  const publisher = platform.createPublisher({ maxBatchSize: CHUNK });
+  await publisher.connect();
+  try {
+    for (let i = 0; i < events.length; i += PUBLISH_WINDOW) {
+      await Promise.all(events.slice(i, i + PUBLISH_WINDOW).map(({ type, event }) => publisher.publish(type, event)));
+    }
+  } finally {
+    await publisher.disconnect();
+  }
+}
+
+async function eventsOn(platform: Platform, topics: TopicNames): Promise<number> {
+  const admin = platform.kafka.admin();
+  await admin.connect();
+  try {
+    const offsets = [...(await admin.fetchTopicOffsets(topics.auth)), ...(await admin.fetchTopicOffsets(topics.payment))];
+    return offsets.reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Offsets the group has committed on both topics: the events it has finished. */
+async function committed(admin: Admin, groupId: string, topics: TopicNames): Promise<number> {
+  const offsets = await admin.fetchOffsets({ groupId, topics: [topics.auth, topics.payment] });
+  return offsets.flatMap((t) => t.partitions).reduce((n, p) => n + Math.max(0, Number(p.offset)), 0);
+}
+
+interface Drained extends WorkerRunResult {
+  platform: Platform;
+  groupId: string;
+  committed: number;
+  seconds: number;
+  rate: number;
+  checked?: Record<string, number>;
+}
+
+/**
+ * Runs a notification consumer group in a fresh worker process on a fresh database, timed
+ * from the start command (the worker has loaded its code by then) until `stopAt` events are
+ * committed or `deadline` passes.
+ */
+async function drain(
+  own: IsolatedStack,
+  label: string,
+  options: { stopAt: number; deadline: number; smtpUrl?: string; progress?: (line: string) => void },
+): Promise<Drained> {
+  const platform = own.platform({ databaseUrl: await own.createDatabase(), smtpUrl: options.smtpUrl });
+  const groupId = `${own.id}.notification.${label}`;
+  const admin = platform.kafka.admin();
+  await admin.connect();
+  const worker = await NotificationWorker.fork();
+  try {
+    const start = process.hrtime.bigint();
+    await worker.start({ endpoints: platform.endpoints, topics: own.topics, clientId: own.id, groupId, chunkSize: CHUNK, email: options.smtpUrl !== undefined });
+    let done = 0;
+    let reported = Date.now();
+    while (done < options.stopAt && Date.now() < options.deadline) {
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      done = await committed(admin, groupId, own.topics);
+      if (options.progress && Date.now() - reported >= 5_000) {
+        reported = Date.now();
+        options.progress(`    ${done} of ${options.stopAt} events committed`);
+      }
+    }
+    const elapsed = process.hrtime.bigint() - start;
+    const result = await worker.stop();
+    return { ...result, platform, groupId, committed: done, seconds: Number(elapsed) / 1e9, rate: perSecond(done, elapsed) };
+  } finally {
+    await worker.close();
+    await admin.disconnect();
+  }
+}
+
+/**
+ * Exactly-once, checked in PostgreSQL: one inbox row per event, one receipt per
+ * PAYMENT_SUCCEEDED and one legal record per receipt or invoice, no duplicate ledger rows,
+ * nothing left pending, nothing retried or dead-lettered, one accepted email per ledger row
+ * marked sent. A partial run (stopped early) is checked against what its inbox says it applied.
+ */
+async function verifyEffects(run: Drained, expected: Expected, complete: boolean, mailsAccepted?: number): Promise<Record<string, number>> {
+  const db = run.platform.db;
+  const count = async (sql: string, bindings: string[] = []): Promise<number> => Number(((await db.raw(sql, bindings)) as { rows: Array<{ n: string }> }).rows[0]?.n);
+  const group = [run.groupId];
+  const c = {
+    inbox: await count('SELECT count(*) AS n FROM inbox WHERE consumer_group = ?', group),
+    inboxPayments: await count(`SELECT count(*) AS n FROM inbox WHERE consumer_group = ? AND event_type = 'PAYMENT_SUCCEEDED'`, group),
+    inboxLegal: await count(`SELECT count(*) AS n FROM inbox WHERE consumer_group = ? AND event_type IN ('PAYMENT_SUCCEEDED', 'INVOICE_GENERATED')`, group),
+    receipts: await count('SELECT count(*) AS n FROM receipts'),
+    distinctReceipts: await count('SELECT count(DISTINCT event_id) AS n FROM receipts'),
+    legalRecords: await count('SELECT count(*) AS n FROM legal_records'),
+    ledger: await count('SELECT count(*) AS n FROM delivery_ledger'),
+    duplicateLedger: await count('SELECT count(*) AS n FROM (SELECT 1 FROM delivery_ledger GROUP BY event_id, channel, recipient HAVING count(*) > 1) d'),
+    unsettled: await count(`SELECT count(*) AS n FROM delivery_ledger WHERE status IN ('pending', 'failed')`),
+    inAppSent: await count(`SELECT count(*) AS n FROM delivery_ledger WHERE channel = 'in_app' AND status = 'sent'`),
+    inApp: await count('SELECT count(*) AS n FROM in_app_notifications'),
+    emailSent: await count(`SELECT count(*) AS n FROM delivery_ledger WHERE channel = 'email' AND status = 'sent'`),
+  };
+  const problems: string[] = [];
+  const expect = (what: string, actual: number, wanted: number): void => {
+    if (actual !== wanted) problems.push(`${what}: ${actual}, expected ${wanted}`);
+  };
+  if (complete) {
+    expect('inbox rows', c.inbox, expected.events);
+    expect('receipts', c.receipts, expected.payments);
+    expect('legal records', c.legalRecords, expected.legalRecords);
+    expect('pending or failed ledger rows', c.unsettled, 0);
+  }
+  expect('receipts', c.receipts, c.inboxPayments);
+  expect('distinct receipts', c.distinctReceipts, c.receipts);
+  expect('legal records', c.legalRecords, c.inboxLegal);
+  expect('duplicate ledger keys', c.duplicateLedger, 0);
+  expect('in-app notifications', c.inApp, c.inAppSent);
+  expect('events retried', run.stats.retried, 0);
+  expect('events dead-lettered', run.stats.deadLettered, 0);
+  if (problems.length > 0) throw new Error(`exactly-once check failed for ${run.groupId}: ${problems.join('; ')}`);
+  if (mailsAccepted !== undefined) expect('emails the SMTP server accepted', mailsAccepted, c.emailSent);
+  run.checked = { receipts: c.receipts, legalRecords: c.legalRecords, ledger: c.ledger, inApp: c.inApp, ...(mailsAccepted === undefined ? {} : { emailSent: c.emailSent }) };
+  return run.checked;
+}
+
+/** Every row the pipeline wrote for `eventIds`, per table, ids left out (the copy gets its own). */
+async function loadEffects(db: Db, eventIds: string[]): Promise<EffectRows> {
+  const rows = {} as EffectRows;
+  for (const table of EFFECT_TABLES.filter((t) => t !== 'delivery_attempts')) {
+    rows[table] = ((await db(table).whereIn('event_id', eventIds).orderBy('event_id')) as Row[]).map(({ id: _id, ...row }) => row);
+  }
+  // An attempt points at its ledger row by id; keep the ledger row's key to point at its copy.
+  rows.delivery_attempts = (
+    (await db('delivery_attempts as a')
+      .join('delivery_ledger as l', 'l.id', 'a.ledger_id')
+      .whereIn('l.event_id', eventIds)
+      .select('a.*', 'l.event_id as ledger_event_id', 'l.channel as ledger_channel', 'l.recipient as ledger_recipient')) as Row[]
+  ).map(({ id: _id, ...row }) => row);
+  return rows;
+}
+
+interface Bare {
+  rate: number;
+  seconds: number;
+  rows: number;
+}
+
+/**
+ * Copies what `run` wrote into a fresh database: per 500 events one transaction, one
+ * multi-row INSERT per table. Only the inserts are timed; reading each batch back is not.
+ */
+async function bareInsert(own: IsolatedStack, run: Drained): Promise<Bare> {
+  const source = run.platform.db;
+  const eventIds = (await source('inbox').where({ consumer_group: run.groupId }).orderBy(['topic', 'partition', 'offset']).pluck('event_id')) as string[];
+  const db = createDb(await own.createDatabase());
+  let elapsed = 0n;
+  let rows = 0;
+  try {
+    for (let i = 0; i < eventIds.length; i += CHUNK) {
+      const batch = await loadEffects(source, eventIds.slice(i, i + CHUNK));
+      rows += EFFECT_TABLES.reduce((n, t) => n + batch[t].length, 0);
+      const start = process.hrtime.bigint();
+      await db.transaction(async (trx) => {
+        for (const table of ['inbox', 'receipts', 'legal_records'] as const) if (batch[table].length > 0) await trx(table).insert(batch[table]);
+        const ledger = batch.delivery_ledger.length === 0 ? [] : ((await trx('delivery_ledger').insert(batch.delivery_ledger).returning(['id', 'event_id', 'channel', 'recipient'])) as Row[]);
+        const ids = new Map(ledger.map((l) => [`${l.event_id} ${l.channel} ${l.recipient}`, l.id]));
+        if (batch.in_app_notifications.length > 0) await trx('in_app_notifications').insert(batch.in_app_notifications);
+        if (batch.delivery_attempts.length > 0) {
+          await trx('delivery_attempts').insert(
+            batch.delivery_attempts.map(({ ledger_event_id, ledger_channel, ledger_recipient, ...a }) => ({
+              ...a,
+              ledger_id: ids.get(`${ledger_event_id} ${ledger_channel} ${ledger_recipient}`),
+            })),
+          );
+        }
+      });
+      elapsed += process.hrtime.bigint() - start;
+    }
+    return { rate: perSecond(eventIds.length, elapsed), seconds: Number(elapsed) / 1e9, rows };
+  } finally {
+    await db.destroy();
+  }
+}
+
+function round1(n: number): number {
+  return Math.round(n * 10) / 10;
+}
