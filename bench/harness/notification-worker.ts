@@ -2,7 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { startNotificationConsumer, type NotificationConsumer } from '../../consumers/notification';
 import type { Endpoints } from '../../src/config/env';
 import type { ConsumerStats } from '../../src/consumer/consumer-runtime';
-import { InAppProvider } from '../../src/in-app/in-app-provider';
+import { InAppChannel } from '../../src/in-app/in-app-channel';
 import type { TopicNames } from '../../src/kafka/topics';
 import type { ChannelName } from '../../src/notifications/channels/channel';
 import type { ChannelSender } from '../../src/notifications/notification-handler';
@@ -108,7 +108,7 @@ function serve(send: (reply: Reply) => void): void {
       const { run } = command;
       const platform = new Platform({ endpoints: run.endpoints, topics: run.topics, clientId: run.clientId });
       const channels: Partial<Record<ChannelName, ChannelSender>> = {
-        in_app: new FailoverProvider({ channel: 'in_app', providers: [new InAppProvider({ db: platform.db })] }),
+        in_app: new InAppChannel({ db: platform.db }),
       };
       const email = run.email ? new FailoverProvider({ channel: 'email', providers: [new SmtpProvider({ url: run.endpoints.smtpUrl, from: run.endpoints.mailFrom })] }) : undefined;
       if (email) channels.email = email;

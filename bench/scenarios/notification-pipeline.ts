@@ -1,5 +1,4 @@
 import type { Admin } from 'kafkajs';
-import type { ConsumerStats } from '../../src/consumer/consumer-runtime';
 import { createDb, type Db } from '../../src/db/database';
 import { MailCatcher } from '../../src/dev/mail-catcher';
 import type { TypedEvent } from '../../src/events/generated';

@@ -1,13 +1,12 @@
 import { ConsumerRuntime } from '../../src/consumer/consumer-runtime';
 import { readEnv } from '../../src/config/env';
-import { InAppProvider } from '../../src/in-app/in-app-provider';
+import { InAppChannel } from '../../src/in-app/in-app-channel';
 import type { ChannelName } from '../../src/notifications/channels/channel';
 import { DeferredDispatcher } from '../../src/notifications/deferred-dispatcher';
 import { createEmailRenderer, resolveEmailTemplatesDir } from '../../src/notifications/email/render';
 import { NotificationHandler, type ChannelSender } from '../../src/notifications/notification-handler';
 import { PreferenceStore } from '../../src/notifications/preferences';
 import { DeviceTokens } from '../../src/notifications/providers/device-tokens';
-import { FailoverProvider } from '../../src/notifications/providers/failover';
 import { createProvidersFromEnv } from '../../src/notifications/providers/providers-from-env';
 import { DEFAULT_RATE_LIMITS, RateLimiter, type RateLimits } from '../../src/notifications/rate-limiter';
 import { laneAccepts, type LaneName } from '../../src/notifications/routing';
@@ -63,7 +62,7 @@ export async function startNotificationConsumer(platform: Platform, options: Not
   const fromEnv = options.channels ? undefined : createProvidersFromEnv({ env: { ...readEnv(), SMTP_URL: platform.endpoints.smtpUrl }, deviceTokens });
   const channels: Partial<Record<ChannelName, ChannelSender>> = options.channels ?? {
     ...fromEnv?.channels,
-    in_app: new FailoverProvider({ channel: 'in_app', providers: [new InAppProvider({ db: platform.db })] }),
+    in_app: new InAppChannel({ db: platform.db }),
   };
   const handler = new NotificationHandler({
     db: platform.db,

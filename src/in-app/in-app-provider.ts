@@ -1,13 +1,19 @@
 import type { Db } from '../db/database';
 import { ProviderError, TidingsError, describe } from '../errors';
 import type { OutboundMessage, Provider, ProviderReceipt } from '../notifications/channels/channel';
-import { InAppStore } from './in-app-store';
+import { InAppStore, type NewInAppNotification } from './in-app-store';
 
 /**
  * Key of OutboundMessage.data that names the notification's kind; without it the kind is
  * `data.eventType` (what the notification handler sets), else `notification`.
  */
 export const IN_APP_KIND_KEY = 'kind';
+
+/** The stored form of an in-app message; for in-app the recipient address is the user id. */
+export function inAppNotificationOf(message: OutboundMessage): NewInAppNotification {
+  const { [IN_APP_KIND_KEY]: kind, ...data } = message.data ?? {};
+  return { userId: message.recipient, eventId: message.eventId, kind: kind ?? data.eventType ?? 'notification', title: message.title, body: message.text, data };
+}
 
 /**
  * The in-app channel's provider: "sending" is adding the notification to the user's in-app
@@ -28,17 +34,8 @@ export class InAppProvider implements Provider {
     if (message.channel !== 'in_app') {
       throw new ProviderError(this.name, `cannot send on channel ${message.channel}`, { retriable: false });
     }
-    const { [IN_APP_KIND_KEY]: kind, ...data } = message.data ?? {};
     try {
-      const { notification } = await this.store.add(this.options.db, {
-        // For in-app the recipient address is the user id.
-        userId: message.recipient,
-        eventId: message.eventId,
-        kind: kind ?? data.eventType ?? 'notification',
-        title: message.title,
-        body: message.text,
-        data,
-      });
+      const { notification } = await this.store.add(this.options.db, inAppNotificationOf(message));
       return { providerMessageId: `in_app:${notification.id}` };
     } catch (error) {
       if (error instanceof TidingsError) throw error;

@@ -46,20 +46,36 @@ export class InAppStore {
   /** Adds a notification; `created` is false when this event had already reached this user. */
   async add(trx: Trx | Db, notification: NewInAppNotification): Promise<{ notification: InAppNotification; created: boolean }> {
     const inserted = (await trx('in_app_notifications')
-      .insert({
-        user_id: notification.userId,
-        event_id: notification.eventId,
-        kind: notification.kind,
-        title: notification.title,
-        body: notification.body,
-        data: JSON.stringify(notification.data ?? {}),
-      })
+      .insert(rowOf(notification))
       .onConflict(['event_id', 'user_id'])
       .ignore()
       .returning('*')) as Row[];
     if (inserted[0]) return { notification: toNotification(inserted[0]), created: true };
     const existing = (await trx('in_app_notifications').where({ event_id: notification.eventId, user_id: notification.userId }).first()) as Row;
     return { notification: toNotification(existing), created: false };
+  }
+
+  /**
+   * Adds many notifications in one statement (the caller's transaction); returns each one's
+   * id in input order, the existing id where this event had already reached this user.
+   */
+  async addMany(trx: Trx | Db, notifications: readonly NewInAppNotification[]): Promise<number[]> {
+    if (notifications.length === 0) return [];
+    const keyOf = (eventId: string, userId: string): string => `${eventId}\u0000${userId}`;
+    const inserted = (await trx('in_app_notifications')
+      .insert(notifications.map(rowOf))
+      .onConflict(['event_id', 'user_id'])
+      .ignore()
+      .returning(['id', 'event_id', 'user_id'])) as Array<Pick<Row, 'id' | 'event_id' | 'user_id'>>;
+    const ids = new Map(inserted.map((r) => [keyOf(r.event_id, r.user_id), Number(r.id)]));
+    const missing = notifications.filter((n) => !ids.has(keyOf(n.eventId, n.userId)));
+    if (missing.length > 0) {
+      const existing = (await trx('in_app_notifications')
+        .whereIn(['event_id', 'user_id'], missing.map((n) => [n.eventId, n.userId]))
+        .select('id', 'event_id', 'user_id')) as Array<Pick<Row, 'id' | 'event_id' | 'user_id'>>;
+      for (const r of existing) ids.set(keyOf(r.event_id, r.user_id), Number(r.id));
+    }
+    return notifications.map((n) => ids.get(keyOf(n.eventId, n.userId)) ?? Number.NaN);
   }
 
   async list(userId: string, options: ListOptions): Promise<InAppNotification[]> {
@@ -84,6 +100,17 @@ export class InAppStore {
     if (ids !== 'all') query.whereIn('id', ids);
     return query.update({ read_at: this.db.fn.now() });
   }
+}
+
+function rowOf(notification: NewInAppNotification): Record<string, unknown> {
+  return {
+    user_id: notification.userId,
+    event_id: notification.eventId,
+    kind: notification.kind,
+    title: notification.title,
+    body: notification.body,
+    data: JSON.stringify(notification.data ?? {}),
+  };
 }
 
 function toNotification(row: Row): InAppNotification {

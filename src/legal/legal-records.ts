@@ -49,23 +49,24 @@ export class LegalRecords {
   constructor(private readonly db: Db) {}
 
   async append(trx: Trx | Db, input: LegalRecordInput): Promise<AppendResult> {
-    // jsonb reorders keys; the hash is over canonical JSON, which reads back the same.
-    const canonical = canonicalJson(input.document);
     const inserted = (await trx('legal_records')
-      .insert({
-        kind: input.kind,
-        event_id: input.eventId,
-        payment_id: input.paymentId,
-        user_id: input.userId,
-        document: canonical,
-        content_hash: sha256Hex(canonical),
-      })
+      .insert(recordRow(input))
       .onConflict('event_id')
       .ignore()
       .returning('*')) as Row[];
     if (inserted[0]) return { record: toRecord(inserted[0]), created: true };
     const existing = (await trx('legal_records').where({ event_id: input.eventId }).first()) as Row;
     return { record: toRecord(existing), created: false };
+  }
+
+  /**
+   * Appends many records in one statement inside the caller's transaction; an event that
+   * already has its record is skipped. Returns how many were new.
+   */
+  async appendMany(trx: Trx | Db, inputs: readonly LegalRecordInput[]): Promise<number> {
+    if (inputs.length === 0) return 0;
+    const inserted = (await trx('legal_records').insert(inputs.map(recordRow)).onConflict('event_id').ignore().returning('id')) as unknown[];
+    return inserted.length;
   }
 
   /** Every record of a payment, oldest first. */
@@ -85,6 +86,12 @@ export class LegalRecords {
 /** Whether a record's document still matches the hash it was stored with. */
 export function verifyLegalRecord(record: Pick<LegalRecord, 'document' | 'contentHash'>): boolean {
   return contentHash(record.document) === record.contentHash;
+}
+
+function recordRow(input: LegalRecordInput): Record<string, unknown> {
+  // jsonb reorders keys; the hash is over canonical JSON, which reads back the same.
+  const canonical = canonicalJson(input.document);
+  return { kind: input.kind, event_id: input.eventId, payment_id: input.paymentId, user_id: input.userId, document: canonical, content_hash: sha256Hex(canonical) };
 }
 
 function toRecord(row: Row): LegalRecord {

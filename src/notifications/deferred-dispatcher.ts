@@ -3,6 +3,7 @@ import { TidingsError, describe } from '../errors';
 import { createLogger, type Logger } from '../observability/logger';
 import type { ChannelName, OutboundMessage } from './channels/channel';
 import type { ChannelSender } from './notification-handler';
+import { attemptRows } from './delivery-attempts';
 
 export interface DeferredDispatcherOptions {
   db: Db;
@@ -81,9 +82,7 @@ export class DeferredDispatcher {
             updated_at: new Date(),
           });
         if (result.attempts.length > 0) {
-          await trx('delivery_attempts').insert(
-            result.attempts.map((a) => ({ ledger_id: row.id, provider: a.provider, status: a.status, error: a.error === undefined ? null : describe(a.error).slice(0, 2000), latency_ms: Math.round(a.latencyMs) })),
-          );
+          await trx('delivery_attempts').insert(attemptRows(row.id, result.attempts));
         }
         if (result.receipt) sent++;
       }

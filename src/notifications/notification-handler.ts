@@ -8,6 +8,7 @@ import { faultPoint } from '../observability/fault-injection';
 import { createLogger, type Logger } from '../observability/logger';
 import { backoffDelay } from '../retry/backoff';
 import type { ChannelName, OutboundMessage } from './channels/channel';
+import { attemptRows } from './delivery-attempts';
 import { renderEmail, type EmailRenderer } from './email/render';
 import { decide, inQuietHours, quietHoursEnd, type PreferenceStore, type UserPreferences } from './preferences';
 import type { FailoverResult } from './providers/failover';
@@ -18,6 +19,21 @@ import { renderShort } from './short-render';
 /** What the handler needs of a channel: send with failover and report every attempt. */
 export interface ChannelSender {
   sendWithAttempts(message: OutboundMessage): Promise<FailoverResult>;
+}
+
+/**
+ * A channel whose delivery is a database write (in-app): its messages are stored in the
+ * effects transaction itself, so they are delivered exactly once with the event's other
+ * effects, with no send after the commit and no duplicate window.
+ */
+export interface TransactionalChannelSender extends ChannelSender {
+  readonly providerName: string;
+  /** Stores every message in `trx`; returns the provider message id per message, in order. */
+  deliverInTransaction(trx: Trx, messages: OutboundMessage[]): Promise<string[]>;
+}
+
+function isTransactional(sender: ChannelSender | undefined): sender is TransactionalChannelSender {
+  return sender !== undefined && typeof (sender as Partial<TransactionalChannelSender>).deliverInTransaction === 'function';
 }
 
 export interface NotificationHandlerOptions {
@@ -55,7 +71,20 @@ interface LedgerRow {
   attempts: number;
 }
 
-type PlannedRow = { event_id: string; event_type: string; channel: ChannelName; recipient: string; user_id: string; status: 'pending' | 'suppressed'; reason: string | null };
+type PlannedRow = {
+  event_id: string;
+  event_type: string;
+  channel: ChannelName;
+  recipient: string;
+  user_id: string;
+  status: 'pending' | 'suppressed' | 'sent';
+  reason: string | null;
+  // Set when the row was delivered in the effects transaction (in-app).
+  provider?: string;
+  provider_message_id?: string;
+  template_version?: string;
+  attempts?: number;
+};
 
 /**
  * Turns events into notifications, following the routing table.
@@ -87,17 +116,19 @@ export class NotificationHandler implements EventHandler {
       this.stats.receiptsStored += receipts.length;
     }
     // The legal copies (append-only, content-hashed) commit with everything else or not at all.
-    for (const e of events) {
+    const legal = events.flatMap((e) => {
       const kind = e.type === 'PAYMENT_SUCCEEDED' ? 'receipt' : e.type === 'INVOICE_GENERATED' ? 'invoice' : undefined;
-      if (!kind) continue;
+      if (!kind) return [];
       const payload = e.payload as unknown as { payment_id?: string | null; user_id: string };
-      await this.legal.append(trx, { kind, eventId: e.eventId, paymentId: payload.payment_id ?? null, userId: payload.user_id, document: { type: e.type, ...(JSON.parse(JSON.stringify(e.payload)) as LegalDocument) } });
-    }
+      return [{ kind, eventId: e.eventId, paymentId: payload.payment_id ?? null, userId: payload.user_id, document: { type: e.type, ...(JSON.parse(JSON.stringify(e.payload)) as LegalDocument) } }] as const;
+    });
+    await this.legal.appendMany(trx, legal);
     const users = events.map((e) => String(e.payload.user_id));
     const prefs = (await this.options.preferences?.load(users, trx)) ?? new Map<string, UserPreferences>();
     const needsTokens = events.some((e) => routeOf(e.type).channels.some((c) => c.channel === 'push'));
     const tokens = needsTokens ? await activeTokens(trx, users) : new Map<string, string[]>();
     const rows = events.flatMap((e) => this.plan(e, prefs.get(String(e.payload.user_id)), tokens));
+    await this.deliverInTransaction(trx, rows, events);
     if (rows.length > 0) await trx('delivery_ledger').insert(rows).onConflict(['event_id', 'channel', 'recipient']).ignore();
   }
 
@@ -132,8 +163,11 @@ export class NotificationHandler implements EventHandler {
       const decision = decide(route, channelRoute, prefs);
       const addresses = addressesOf(channelRoute.channel, payload, tokens.get(userId) ?? []);
       const base = { event_id: event.eventId, event_type: event.type, channel: channelRoute.channel, user_id: userId };
-      if (addresses.length === 0) {
-        rows.push({ ...base, recipient: '', status: 'suppressed', reason: 'no_address' });
+      const disabled = !this.options.channels[channelRoute.channel];
+      if (disabled || addresses.length === 0) {
+        // Not configured here, or no address: recorded as such at once, not by an update later.
+        const reason = disabled ? 'channel_disabled' : 'no_address';
+        for (const recipient of addresses.length > 0 ? addresses : ['']) rows.push({ ...base, recipient, status: 'suppressed', reason });
         // No way to reach the user on this channel: use its fallback channel instead.
         const fallback = channelRoute.fallback;
         if (fallback && decision.send) add({ channel: fallback });
@@ -148,6 +182,34 @@ export class NotificationHandler implements EventHandler {
       add(channelRoute);
     }
     return rows;
+  }
+
+  /**
+   * Delivers the planned rows of a transactional channel (in-app) inside the effects
+   * transaction and marks them `sent`. A row whose message cannot be rendered stays `pending`:
+   * `deliver` then records the template failure and the event goes to the DLQ as usual.
+   */
+  private async deliverInTransaction(trx: Trx, rows: PlannedRow[], events: EventRecord[]): Promise<void> {
+    const sender = this.options.channels.in_app;
+    if (!isTransactional(sender) || this.options.rateLimiter?.limitOf('in_app')) return;
+    const byId = new Map(events.map((e) => [e.eventId, e]));
+    const ready: Array<{ row: PlannedRow; message: OutboundMessage; templateVersion: string }> = [];
+    for (const row of rows) {
+      const event = byId.get(row.event_id);
+      if (row.channel !== 'in_app' || row.status !== 'pending' || !event) continue;
+      try {
+        const { templateVersion, ...message } = this.render({ id: '', event_id: row.event_id, channel: row.channel, recipient: row.recipient, user_id: row.user_id, attempts: 0 }, event);
+        ready.push({ row, message, templateVersion });
+      } catch {
+        // Left pending: the delivery pass renders it again and records the failure.
+      }
+    }
+    if (ready.length === 0) return;
+    const ids = await sender.deliverInTransaction(trx, ready.map((r) => r.message));
+    ready.forEach(({ row, templateVersion }, i) => {
+      Object.assign(row, { status: 'sent', provider: sender.providerName, provider_message_id: ids[i], template_version: templateVersion, attempts: 1 });
+    });
+    this.stats.sent += ready.length;
   }
 
   /** Delivers one pending row; returns the error that should retry or dead-letter the event, if any. */
@@ -177,20 +239,18 @@ export class NotificationHandler implements EventHandler {
       const receipt = result.receipt;
       // The provider has it: keep trying to record that through a database outage, so an
       // outage (unlike a crash) never turns into a second send.
-      return this.untilRecorded(async () => {
-        await this.recordAttempts(row, result);
-        return this.finish(row, 'sent', { provider: result.provider, providerMessageId: receipt.providerMessageId, templateVersion: message.templateVersion });
-      });
+      return this.untilRecorded(() =>
+        this.finish(row, 'sent', { provider: result.provider, providerMessageId: receipt.providerMessageId, templateVersion: message.templateVersion }, result.attempts),
+      );
     }
-    await this.recordAttempts(row, result);
     const error = result.error;
     if (error instanceof RecipientUnreachableError) {
       // A dead address is the user's state, not the event's fault: record it, try the fallback.
-      await this.finish(row, 'failed', { reason: 'unreachable', error, templateVersion: message.templateVersion });
+      await this.finish(row, 'failed', { reason: 'unreachable', error, templateVersion: message.templateVersion }, result.attempts);
       return this.fallback(row, event);
     }
     const retriable = !(error instanceof TidingsError) || error.retriable;
-    await this.finish(row, retriable ? 'pending' : 'failed', { error, templateVersion: message.templateVersion });
+    await this.finish(row, retriable ? 'pending' : 'failed', { error, templateVersion: message.templateVersion }, result.attempts);
     this.logger.warn({ eventId: row.event_id, channel: row.channel, error: describe(error) }, 'notification not sent');
     return error;
   }
@@ -241,26 +301,15 @@ export class NotificationHandler implements EventHandler {
     return { ...base, title: short.title, text: short.text, data: { eventType: event.type, eventId: event.eventId }, templateVersion: short.version };
   }
 
-  private async recordAttempts(row: LedgerRow, result: FailoverResult): Promise<void> {
-    if (result.attempts.length === 0) return;
-    await this.options.db('delivery_attempts').insert(
-      result.attempts.map((a) => ({
-        ledger_id: row.id,
-        provider: a.provider,
-        status: a.status,
-        error: a.error === undefined ? null : describe(a.error).slice(0, 2000),
-        latency_ms: Math.round(a.latencyMs),
-      })),
-    );
-  }
-
   private async finish(
     row: LedgerRow,
     status: 'sent' | 'pending' | 'failed' | 'suppressed' | 'deferred',
     outcome: { provider?: string; providerMessageId?: string; error?: unknown; reason?: string; templateVersion?: string; notBefore?: Date; message?: OutboundMessage },
+    attempts: FailoverResult['attempts'] = [],
   ): Promise<undefined> {
     const attempted = status === 'sent' || status === 'pending' || (status === 'failed' && outcome.reason !== 'template');
-    await this.options.db('delivery_ledger')
+    const db = this.options.db;
+    const update = db('delivery_ledger')
       .where({ id: row.id })
       .update({
         status,
@@ -275,6 +324,15 @@ export class NotificationHandler implements EventHandler {
         message: outcome.message === undefined ? null : JSON.stringify(outcome.message),
         updated_at: new Date(),
       });
+    if (attempts.length === 0) {
+      await update;
+    } else {
+      // The provider attempts and the row's outcome in one statement: one round trip, and a
+      // retried write (database outage) cannot record the attempts twice.
+      const insert = db('delivery_attempts').insert(attemptRows(row.id, attempts)).toSQL();
+      const main = update.toSQL();
+      await db.raw(`WITH recorded_attempts AS (${insert.sql}) ${main.sql}`, [...insert.bindings, ...main.bindings]);
+    }
     if (status === 'sent') this.stats.sent++;
     else if (status === 'suppressed') this.stats.suppressed++;
     else if (status === 'deferred') this.stats.deferred++;

@@ -21,6 +21,11 @@ export class RateLimiter {
     private readonly limits: RateLimits = DEFAULT_RATE_LIMITS,
   ) {}
 
+  /** The limit of a channel, if it has one. */
+  limitOf(channel: ChannelName): { max: number; windowMs: number } | undefined {
+    return this.limits[channel];
+  }
+
   /** Counts one message; false when it would exceed the limit (and then it is not counted). */
   async take(userId: string, channel: ChannelName, now: Date): Promise<boolean> {
     const limit = this.limits[channel];

@@ -9,7 +9,6 @@ import { addDays, instantAtLocalHour, localDateOf } from '../../src/scheduler/zo
 import { createTestContext, type TestContext } from '../helpers/test-context';
 import { waitFor } from '../helpers/wait';
 
-const DAY = 86_400_000;
 const HOUR = 3_600_000;
 
 interface User {
