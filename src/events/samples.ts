@@ -311,10 +311,11 @@ const BUILDERS: { [K in EventType]: (ctx: Context) => EventMap[K] } = {
   }),
 };
 
-function context(rng: Rng, userIndex: number, now: number): Context {
+function context(rng: Rng, userIndex: number, now: number, locales?: readonly string[]): Context {
   const persona = PERSONAS[userIndex % PERSONAS.length] ?? PERSONAS[0];
   if (!persona) throw new Error('no personas');
-  return { rng, userIndex, persona, now };
+  const locale = locales?.[userIndex % locales.length];
+  return { rng, userIndex, persona: locale ? { ...persona, locale } : persona, now };
 }
 
 /**
@@ -365,22 +366,29 @@ export interface SampleStreamOptions {
   rng?: Rng;
   /** Milliseconds between consecutive events' occurred_at. Default 250. */
   spacingMs?: number;
+  /** Recipient locales, dealt to users in turn in place of their persona's (e.g. to show every template locale). */
+  locales?: readonly string[];
 }
 
 function typed<K extends EventType>(type: K, event: EventMap[K]): TypedEvent {
   return { type, event } as TypedEvent;
 }
 
+/** The user ids `sampleStream(…, { users })` spreads its events over. */
+export function sampleUserIds(users: number): string[] {
+  return Array.from({ length: users }, (_, i) => userId(i + 1));
+}
+
 /** `count` events of mixed auth and payment types across users, in occurred_at order ending now. */
 export function sampleStream(count: number, options: SampleStreamOptions = {}): TypedEvent[] {
-  const { users = 50, rng = Math.random, spacingMs = 250 } = options;
+  const { users = 50, rng = Math.random, spacingMs = 250, locales } = options;
   if (!Number.isInteger(users) || users < 1) throw new RangeError(`users must be a positive integer (got ${users})`);
   const start = Date.now() - count * spacingMs;
   const out: TypedEvent[] = [];
   for (let i = 0; i < count; i++) {
     const type = weightedType(rng);
     const userIndex = 1 + Math.floor(rng() * users);
-    out.push(typed(type, BUILDERS[type](context(rng, userIndex, start + i * spacingMs))));
+    out.push(typed(type, BUILDERS[type](context(rng, userIndex, start + i * spacingMs, locales))));
   }
   return out;
 }

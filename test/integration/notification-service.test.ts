@@ -8,11 +8,11 @@ import { FailoverProvider } from '../../src/notifications/providers/failover';
 import { SmtpProvider } from '../../src/notifications/providers/smtp-provider';
 import { TwilioSmsProvider } from '../../src/notifications/providers/twilio-sms';
 import { PreferenceStore } from '../../src/notifications/preferences';
-import { InAppProvider } from '../../src/in-app/in-app-provider';
+import { InAppChannel } from '../../src/in-app/in-app-channel';
 import type { EventMap, EventType } from '../../src/events/generated';
 import { sampleEvent } from '../../src/events/samples';
 import type { Publisher } from '../../src/producer/publisher';
-import { FakeTwilio } from '../helpers/fake-twilio';
+import { LocalTwilio } from '../../src/dev/local-twilio';
 import { createTestContext, type TestContext } from '../helpers/test-context';
 import { waitFor } from '../helpers/wait';
 
@@ -20,7 +20,7 @@ import { waitFor } from '../helpers/wait';
 describe('notification service', () => {
   let ctx: TestContext;
   let publisher: Publisher;
-  let twilio: FakeTwilio;
+  let twilio: LocalTwilio;
   let consumer: NotificationConsumer;
   let preferences: PreferenceStore;
   let clock = new Date();
@@ -28,7 +28,7 @@ describe('notification service', () => {
 
   beforeAll(async () => {
     ctx = await createTestContext();
-    twilio = await FakeTwilio.start();
+    twilio = await LocalTwilio.start();
     publisher = ctx.platform.createPublisher();
     await publisher.connect();
     preferences = new PreferenceStore(ctx.db);
@@ -47,7 +47,7 @@ describe('notification service', () => {
           channel: 'sms',
           providers: [new TwilioSmsProvider({ name: 'twilio', accountSid: twilio.accountSid, authToken: twilio.authToken, from: '+15550001111', baseUrl: twilio.url })],
         }),
-        in_app: new FailoverProvider({ channel: 'in_app', providers: [new InAppProvider({ db: ctx.platform.db })] }),
+        in_app: new InAppChannel({ db: ctx.platform.db }),
       },
     });
   });

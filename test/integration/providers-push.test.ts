@@ -7,7 +7,7 @@ import { FailoverProvider } from '../../src/notifications/providers/failover';
 import { FcmPushProvider } from '../../src/notifications/providers/fcm-push';
 import { createProvidersFromEnv } from '../../src/notifications/providers/providers-from-env';
 import { createLogger } from '../../src/observability/logger';
-import { FakeFcm } from '../helpers/fake-fcm';
+import { LocalFcm } from '../../src/dev/local-fcm';
 import { createTestContext, type TestContext } from '../helpers/test-context';
 
 // google-auth-library (under firebase-admin) loads node-fetch with import(), which Jest's
@@ -32,13 +32,13 @@ function push(token: string, overrides: Partial<OutboundMessage> = {}): Outbound
 
 describe('push through firebase-admin (FCM v1) against a local OAuth + FCM endpoint', () => {
   let ctx: TestContext;
-  let fcmA: FakeFcm;
-  let fcmB: FakeFcm;
+  let fcmA: LocalFcm;
+  let fcmB: LocalFcm;
   let tokens: DeviceTokens;
   const providers: FcmPushProvider[] = [];
   const quiet = createLogger('test', 'silent');
 
-  function fcm(fake: FakeFcm, name: string): FcmPushProvider {
+  function fcm(fake: LocalFcm, name: string): FcmPushProvider {
     const provider = new FcmPushProvider({ name, serviceAccount: fake.serviceAccount, baseUrl: fake.url });
     providers.push(provider);
     return provider;
@@ -48,7 +48,7 @@ describe('push through firebase-admin (FCM v1) against a local OAuth + FCM endpo
     if (!vmModules) throw new Error('run Jest with NODE_OPTIONS=--experimental-vm-modules: firebase-admin\'s OAuth client uses import()');
     ctx = await createTestContext({ partitions: 1 });
     tokens = new DeviceTokens(ctx.db);
-    [fcmA, fcmB] = await Promise.all([FakeFcm.start(), FakeFcm.start()]);
+    [fcmA, fcmB] = await Promise.all([LocalFcm.start(), LocalFcm.start()]);
   });
 
   afterEach(() => {

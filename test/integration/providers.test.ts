@@ -8,7 +8,7 @@ import { SmtpProvider } from '../../src/notifications/providers/smtp-provider';
 import { TwilioSmsProvider } from '../../src/notifications/providers/twilio-sms';
 import { readEnv } from '../../src/config/env';
 import { createLogger } from '../../src/observability/logger';
-import { FakeTwilio } from '../helpers/fake-twilio';
+import { LocalTwilio } from '../../src/dev/local-twilio';
 import { createTestContext, type TestContext } from '../helpers/test-context';
 
 const FROM = 'Tidings <no-reply@tidings.test>';
@@ -39,19 +39,19 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-function twilioFor(fake: FakeTwilio, name: string, from = SENDER): TwilioSmsProvider {
+function twilioFor(fake: LocalTwilio, name: string, from = SENDER): TwilioSmsProvider {
   return new TwilioSmsProvider({ name, accountSid: fake.accountSid, authToken: fake.authToken, from, baseUrl: fake.url });
 }
 
 describe('notification providers: SMTP and Twilio through their real clients, with failover', () => {
   let ctx: TestContext;
-  let twilioA: FakeTwilio;
-  let twilioB: FakeTwilio;
+  let twilioA: LocalTwilio;
+  let twilioB: LocalTwilio;
   const closeAfter: Provider[] = [];
 
   beforeAll(async () => {
     ctx = await createTestContext({ partitions: 1 });
-    [twilioA, twilioB] = await Promise.all([FakeTwilio.start(), FakeTwilio.start()]);
+    [twilioA, twilioB] = await Promise.all([LocalTwilio.start(), LocalTwilio.start()]);
   });
 
   afterEach(() => {

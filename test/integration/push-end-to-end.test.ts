@@ -3,14 +3,13 @@ import { startApiServer, type ApiServer } from '../../src/api/server';
 import { readEnv } from '../../src/config/env';
 import type { EventMap } from '../../src/events/generated';
 import { sampleEvent } from '../../src/events/samples';
-import { InAppProvider } from '../../src/in-app/in-app-provider';
+import { InAppChannel } from '../../src/in-app/in-app-channel';
 import { DeviceTokens } from '../../src/notifications/providers/device-tokens';
-import { FailoverProvider } from '../../src/notifications/providers/failover';
 import { createProvidersFromEnv, type ChannelProviders } from '../../src/notifications/providers/providers-from-env';
 import { createLogger } from '../../src/observability/logger';
 import type { Publisher } from '../../src/producer/publisher';
-import { FakeFcm } from '../helpers/fake-fcm';
-import { FakeTwilio } from '../helpers/fake-twilio';
+import { LocalFcm } from '../../src/dev/local-fcm';
+import { LocalTwilio } from '../../src/dev/local-twilio';
 import { jsonClient } from '../helpers/http';
 import { createTestContext, type TestContext } from '../helpers/test-context';
 import { waitFor } from '../helpers/wait';
@@ -32,8 +31,8 @@ interface LedgerEntry {
 describe('push notifications: device registration and the push → SMS fallback', () => {
   let ctx: TestContext;
   let publisher: Publisher;
-  let fcm: FakeFcm;
-  let twilio: FakeTwilio;
+  let fcm: LocalFcm;
+  let twilio: LocalTwilio;
   let providers: ChannelProviders;
   let consumer: NotificationConsumer;
   let tokens: DeviceTokens;
@@ -41,7 +40,7 @@ describe('push notifications: device registration and the push → SMS fallback'
 
   beforeAll(async () => {
     ctx = await createTestContext();
-    [fcm, twilio] = await Promise.all([FakeFcm.start(), FakeTwilio.start()]);
+    [fcm, twilio] = await Promise.all([LocalFcm.start(), LocalTwilio.start()]);
     tokens = new DeviceTokens(ctx.db);
     providers = createProvidersFromEnv({
       env: readEnv({
@@ -61,7 +60,7 @@ describe('push notifications: device registration and the push → SMS fallback'
       startApiServer({ db: ctx.db, port: 0 }),
       startNotificationConsumer(ctx.platform, {
         groupId: ctx.groupId('notification'),
-        channels: { ...providers.channels, in_app: new FailoverProvider({ channel: 'in_app', providers: [new InAppProvider({ db: ctx.db })] }) },
+        channels: { ...providers.channels, in_app: new InAppChannel({ db: ctx.db }) },
       }),
       publisher.connect(),
     ]);

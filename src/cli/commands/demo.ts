@@ -1,25 +1,50 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
-import { startNotificationConsumer } from '../../../consumers/notification';
+import type { Knex } from 'knex';
+import { ANALYTICS_GROUP, startAnalyticsConsumer, type AnalyticsConsumer } from '../../../consumers/analytics';
+import { AUDIT_GROUP, startAuditConsumer, type AuditConsumer } from '../../../consumers/audit';
+import { NOTIFICATION_GROUP, startNotificationConsumer, type NotificationConsumer } from '../../../consumers/notification';
+import { SCHEDULER_GROUP, startScheduler, type Scheduler } from '../../../consumers/scheduler';
+import { eventCounts, utcDay } from '../../analytics/event-counts';
+import { startApiServer, type ApiServer } from '../../api/server';
+import { verifyAuditChain } from '../../audit/audit-log';
+import { readEnv } from '../../config/env';
 import { createDb, ensureDatabase, migrateLatest } from '../../db/database';
+import { waitUntil } from '../../dev/background-process';
+import { LocalFcm } from '../../dev/local-fcm';
+import { LocalTwilio } from '../../dev/local-twilio';
 import { LocalStack } from '../../dev/stack';
-import { listEventDefinitions } from '../../events/catalog';
+import { ConfigError } from '../../errors';
+import { getEventDefinition, listEventDefinitions } from '../../events/catalog';
 import type { EventType, TypedEvent } from '../../events/generated';
-import { sampleStream } from '../../events/samples';
+import { sampleStream, sampleUserIds, type SampleStreamOptions } from '../../events/samples';
 import { eventTopicSpecs, ensureTopics } from '../../kafka/topics';
+import { CHANNELS } from '../../notifications/channels/channel';
+import { PreferenceStore } from '../../notifications/preferences';
+import { DEVICE_PLATFORMS, DeviceTokens } from '../../notifications/providers/device-tokens';
 import { Platform } from '../../platform';
 import type { Publisher } from '../../producer/publisher';
-import { delay } from '../../dev/background-process';
 
 interface DemoOptions {
   events: string;
   users: string;
+  port: string;
   once?: boolean;
+  realProviders?: boolean;
 }
+
+/** Dealt to the sample users in turn: French ones get the `fr` templates (fr-CA through its fallback to fr). */
+const DEMO_LOCALES = ['en-US', 'fr-FR', 'en-GB', 'fr-CA'] as const;
+/** The local Twilio API's sender: a number from the +1 555-01xx range kept for fiction. */
+const LOCAL_SMS_SENDER = '+15555550100';
+const BURST_TIMEOUT_MS = 120_000;
+const STREAM_EVENTS_PER_SECOND = 5;
 
 /**
  * `npm start`: the whole platform locally with sample traffic. Brings the stack up, migrates,
- * registers schemas, creates topics, runs the notification consumer, publishes a realistic
- * stream through the SDK and prints what was delivered; then keeps a trickle going.
+ * registers schemas, creates topics, runs every consumer group (notification with email, SMS,
+ * push and in-app; scheduler; audit; analytics) and the HTTP API, publishes a realistic burst
+ * through the SDK and prints what each part did with it; then keeps a trickle going.
  */
 export function registerDemoCommand(program: Command): void {
   program
@@ -27,20 +52,99 @@ export function registerDemoCommand(program: Command): void {
     .description('run the platform locally with sample auth and payment traffic')
     .option('--events <n>', 'events in the first burst', '300')
     .option('--users <n>', 'distinct users in the sample traffic', '40')
-    .option('--once', 'exit after the first burst is delivered')
+    .option('--port <port>', 'port of the HTTP API (0 picks a free one)', '3000')
+    .option('--once', 'exit after the first burst is processed and summarised')
+    .option('--real-providers', 'send SMS and push through the TWILIO_* / FCM_* accounts set in the environment instead of local endpoints (the sample phone numbers and tokens are fictional, but real accounts would be charged)')
     .action(async (opts: DemoOptions) => runDemo(opts));
 }
 
 async function runDemo(opts: DemoOptions): Promise<void> {
   const count = positiveInt(opts.events, '--events');
   const users = positiveInt(opts.users, '--users');
+  const port = portNumber(opts.port);
   const started = Date.now();
   const say = (line: string): void => console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s] ${line}`);
 
+  // The demo prints its own account of what runs: components log warnings and errors only, unless LOG_LEVEL says otherwise.
+  process.env.LOG_LEVEL ??= 'warn';
   const stack = new LocalStack({ progress: say });
   await stack.up();
 
+  // Ctrl-C stops everything the demo started (never the stack); a second one ends it at once.
+  const interrupt = new AbortController();
+  const onSignal = (): void => interrupt.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   const platform = new Platform({ clientId: 'tidings-demo' });
+  const running = new Running();
+  running.add(() => platform.close());
+  try {
+    await prepare(platform, say);
+
+    const local = await startLocalProviders(process.env, running, opts.realProviders === true);
+    for (const line of describeChannels(local, platform.endpoints.smtpUrl)) say(`  ${line}`);
+
+    const sample = await setUpSampleUsers(platform, users);
+    say(`✓ ${users} sample users: locales ${DEMO_LOCALES.join(', ')}; ${sample.devices} with a push device; ${sample.smsOptIns.size} opted into SMS receipts`);
+
+    const groups = await startGroups(platform, running);
+    say(`✓ consumer groups running: ${Object.values(groups).map((g) => g.runtime.groupId).join(', ')}`);
+    const api = await startApi(platform, port, running);
+    say(`✓ HTTP API on ${api.url}`);
+
+    const publisher = platform.createPublisher();
+    running.add(() => publisher.disconnect());
+    await publisher.connect();
+    const streamOptions: SampleStreamOptions = { users, locales: DEMO_LOCALES };
+    const burst = sampleStream(count, streamOptions);
+    await publishAll(publisher, burst);
+    say(`→ published ${burst.length} events: ${countByType(burst)}`);
+
+    await waitForBurst(platform, burst, groups, interrupt.signal);
+    if (interrupt.signal.aborted) return;
+    say(`✓ the burst went through every consumer group:`);
+    for (const line of await summarizeBurst(platform, burst, local)) say(`  ${line}`);
+    const user = userToShow(burst, sample.smsOptIns);
+    say(`  ${await apiCheck(api, user)}`);
+    if (!process.env.SMTP_URL) say(`  mail saved in ${stack.mailDir}`);
+
+    if (opts.once) return;
+    say(`try the API (up until Ctrl-C):`);
+    for (const path of [`/users/${user}/notifications`, `/users/${user}/preferences`, `/users/${user}/devices`, `/legal/users/${user}`]) say(`  curl -s ${api.url}${path}`);
+    say(`streaming ${STREAM_EVENTS_PER_SECOND} events/s; Ctrl-C to stop (the stack keeps running: \`tidings dev down\` stops it)`);
+    let streamed = 0;
+    while (!interrupt.signal.aborted) {
+      await publishAll(publisher, sampleStream(STREAM_EVENTS_PER_SECOND, streamOptions));
+      streamed += STREAM_EVENTS_PER_SECOND;
+      if (streamed % 50 === 0) say(`streamed ${streamed} more; ${streamProgress(groups.notification, local)}`);
+      await sleep(1000, undefined, { signal: interrupt.signal }).catch(() => undefined);
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (interrupt.signal.aborted) say('stopping: consumer groups finish their chunk, then leave');
+    await running.stopAll();
+    say('✓ stopped everything the demo started');
+  }
+}
+
+/** What the demo started, stopped in reverse order however the demo ends, so the process can exit. */
+class Running {
+  private readonly stops: Array<() => Promise<unknown>> = [];
+
+  add(stop: () => Promise<unknown>): void {
+    this.stops.push(stop);
+  }
+
+  async stopAll(): Promise<void> {
+    for (const stop of this.stops.splice(0).reverse()) {
+      await stop().catch((error: unknown) => console.error(`while stopping: ${error instanceof Error ? error.message : String(error)}`));
+    }
+  }
+}
+
+/** Migrations, schemas and topics: what `tidings migrate`, `schemas register` and `topics create` do. */
+async function prepare(platform: Platform, say: (line: string) => void): Promise<void> {
   await ensureDatabase(platform.endpoints.databaseUrl);
   const migrationDb = createDb(platform.endpoints.databaseUrl);
   const applied = await migrateLatest(migrationDb).finally(() => migrationDb.destroy());
@@ -53,66 +157,225 @@ async function runDemo(opts: DemoOptions): Promise<void> {
   await admin.connect();
   const created = await ensureTopics(admin, eventTopicSpecs(platform.topics)).finally(() => admin.disconnect());
   say(`✓ topics: ${created.length ? `created ${created.join(', ')}` : 'exist'}`);
+}
 
-  const consumer = await startNotificationConsumer(platform);
-  say('✓ notification consumer group running');
+/** The local provider endpoints the demo started (none for a channel the environment configures). */
+interface LocalEndpoints {
+  twilio?: LocalTwilio;
+  fcm?: LocalFcm;
+}
 
-  const publisher = platform.createPublisher();
-  await publisher.connect();
-  const burst = sampleStream(count, { users });
-  await publishAll(publisher, burst);
-  say(`→ published ${burst.length} events: ${summarize(burst)}`);
-
-  const ids = burst.map((e) => e.event.event_id);
-  const delivered = await waitDelivered(platform, ids, 120_000);
-  const receipts = burst.filter((e) => e.type === 'PAYMENT_SUCCEEDED').length;
-  say(`✓ delivered: ${delivered} emails sent, ${await countReceipts(platform, ids)} receipts stored (of ${receipts} payments succeeded)`);
-  say(`  mail saved in ${stack.mailDir}; inspect with: psql "${platform.endpoints.databaseUrl}" -c 'select * from receipts limit 5'`);
-
-  if (opts.once) {
-    await shutdown(consumer.stop, publisher, platform);
-    return;
+/**
+ * Points the settings production reads (TWILIO_*, FCM_SERVICE_ACCOUNT, FCM_BASE_URL) at a local
+ * Twilio API and a local OAuth + FCM endpoint. The notification group then builds its
+ * providers from the environment as `tidings run notification` does, and SMS and push run
+ * through the real twilio and firebase-admin code. Accounts set in the environment are used
+ * only with `--real-providers`, so a developer's credentials never text sample numbers by accident.
+ */
+async function startLocalProviders(env: NodeJS.ProcessEnv, running: Running, realProviders: boolean): Promise<LocalEndpoints> {
+  const local: LocalEndpoints = {};
+  if (!realProviders) {
+    for (const name of Object.keys(env)) if (/^(TWILIO_|FCM_)/.test(name)) delete env[name];
   }
-  say('streaming 5 events/s; Ctrl-C to stop (the stack keeps running: `tidings dev down` stops it)');
-  let stopping = false;
-  process.once('SIGINT', () => (stopping = true));
-  process.once('SIGTERM', () => (stopping = true));
-  let sent = 0;
-  while (!stopping) {
-    await publishAll(publisher, sampleStream(5, { users }));
-    sent += 5;
-    if (sent % 50 === 0) say(`published ${sent} more; consumer stats ${JSON.stringify(consumer.runtime.stats)}`);
-    await delay(1000);
+  if (!env.TWILIO_ACCOUNT_SID && !env.TWILIO_AUTH_TOKEN && !env.TWILIO_FROM) {
+    const twilio = await LocalTwilio.start();
+    running.add(() => twilio.close());
+    Object.assign(env, { TWILIO_ACCOUNT_SID: twilio.accountSid, TWILIO_AUTH_TOKEN: twilio.authToken, TWILIO_FROM: LOCAL_SMS_SENDER, TWILIO_BASE_URL: twilio.url });
+    local.twilio = twilio;
   }
-  await shutdown(consumer.stop, publisher, platform);
+  if (!env.FCM_SERVICE_ACCOUNT) {
+    const fcm = await LocalFcm.start();
+    running.add(() => fcm.close());
+    Object.assign(env, { FCM_SERVICE_ACCOUNT: JSON.stringify(fcm.serviceAccount), FCM_BASE_URL: fcm.url });
+    local.fcm = fcm;
+  }
+  // A malformed setting of the user's is named now, before anything else starts.
+  readEnv(env);
+  return local;
+}
+
+function describeChannels(local: LocalEndpoints, smtpUrl: string): string[] {
+  // A channel whose settings are incomplete is disabled, with a warning from the providers, when the notification group starts.
+  return [
+    `email  → nodemailer → SMTP ${smtpUrl}`,
+    local.twilio ? `sms    → twilio SDK → local Twilio API ${local.twilio.url}` : 'sms    → twilio SDK → your Twilio account (TWILIO_* from the environment)',
+    local.fcm ? `push   → firebase-admin → local OAuth token + FCM v1 endpoint ${local.fcm.url}` : 'push   → firebase-admin → your Firebase project (FCM_SERVICE_ACCOUNT from the environment)',
+    'in_app → PostgreSQL, read through the HTTP API',
+  ];
+}
+
+/**
+ * What real users would have set up: a push device for all but every fifth user (whose
+ * security alerts then fall back to SMS) and, for every third user, the SMS receipts opt-in.
+ * Tokens are named after the user, so a rerun updates the same rows.
+ */
+async function setUpSampleUsers(platform: Platform, users: number): Promise<{ devices: number; smsOptIns: Set<string> }> {
+  const deviceTokens = new DeviceTokens(platform.db);
+  const preferences = new PreferenceStore(platform.db);
+  const smsOptIns = new Set<string>();
+  let devices = 0;
+  for (const [i, user] of sampleUserIds(users).entries()) {
+    if (i % 5 !== 4) {
+      await deviceTokens.register(user, `demo-device-${user}`, DEVICE_PLATFORMS[i % DEVICE_PLATFORMS.length] ?? 'android');
+      devices++;
+    }
+    if (i % 3 === 0) {
+      await preferences.set(user, 'billing', 'sms', true);
+      smsOptIns.add(user);
+    }
+  }
+  return { devices, smsOptIns };
+}
+
+interface Groups {
+  notification: NotificationConsumer;
+  scheduler: Scheduler;
+  audit: AuditConsumer;
+  analytics: AnalyticsConsumer;
+}
+
+async function startGroups(platform: Platform, running: Running): Promise<Groups> {
+  // A topic prefix is an environment of its own on a shared cluster: its groups get the prefix too.
+  const groupId = (name: string): string => `${platform.endpoints.topicPrefix}${name}`;
+  const started: Array<{ stop(): Promise<void> }> = [];
+  // Stopped together: each group's stop waits for its fetch to end, so one after another would add up.
+  running.add(() => Promise.all(started.map((g) => g.stop())));
+  const track = async <T extends { stop(): Promise<void> }>(start: Promise<T>): Promise<T> => {
+    const group = await start;
+    started.push(group);
+    return group;
+  };
+  // One at a time, each after the previous one has created its retry and dead-letter topics.
+  const notification = await track(startNotificationConsumer(platform, { groupId: groupId(NOTIFICATION_GROUP) }));
+  const scheduler = await track(startScheduler(platform, { groupId: groupId(SCHEDULER_GROUP) }));
+  const audit = await track(startAuditConsumer(platform, { groupId: groupId(AUDIT_GROUP) }));
+  const analytics = await track(startAnalyticsConsumer(platform, { groupId: groupId(ANALYTICS_GROUP) }));
+  return { notification, scheduler, audit, analytics };
+}
+
+async function startApi(platform: Platform, port: number, running: Running): Promise<ApiServer> {
+  const api = await startApiServer({ db: platform.db, port }).catch((error: NodeJS.ErrnoException) => {
+    throw error.code === 'EADDRINUSE' ? new ConfigError(`port ${port} is in use: pass --port <port> (0 picks a free one)`, error) : error;
+  });
+  running.add(() => api.close());
+  return api;
 }
 
 async function publishAll(publisher: Publisher, events: TypedEvent[]): Promise<void> {
   await Promise.all(events.map((e) => publisher.publish(e.type, e.event)));
 }
 
-async function waitDelivered(platform: Platform, ids: string[], timeoutMs: number): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const row = await platform.db('delivery_ledger').whereIn('event_id', ids).andWhere({ channel: 'email', status: 'sent' }).count<{ count: string }[]>('* as count').first();
-    const sent = Number(row?.count ?? 0);
-    if (sent >= ids.length || Date.now() > deadline) return sent;
-    await delay(250);
+async function countOf(query: Knex.QueryBuilder): Promise<number> {
+  const row = (await query.count({ n: '*' }).first()) as { n: string | number } | undefined;
+  return Number(row?.n ?? 0);
+}
+
+/** Resolves once every group has taken in the whole burst and no notification is still pending (or on Ctrl-C). */
+async function waitForBurst(platform: Platform, burst: TypedEvent[], groups: Groups, signal: AbortSignal): Promise<void> {
+  const { db } = platform;
+  const ids = burst.map((e) => e.event.event_id);
+  const payments = burst.filter((e) => getEventDefinition(e.type).domain === 'payment').length;
+  const inbox = (group: { runtime: { groupId: string } }): Promise<number> => countOf(db('inbox').where({ consumer_group: group.runtime.groupId }).whereIn('event_id', ids));
+  let progress = 'nothing read yet';
+  await waitUntil(
+    'processing of the first burst',
+    async () => {
+      if (signal.aborted) return true;
+      const [notified, pending, audited, counted, scheduled] = await Promise.all([
+        inbox(groups.notification),
+        countOf(db('delivery_ledger').whereIn('event_id', ids).andWhere({ status: 'pending' })),
+        countOf(db('audit_log').whereIn('event_id', ids)),
+        inbox(groups.analytics),
+        inbox(groups.scheduler),
+      ]);
+      progress = `notification ${notified}/${ids.length} (${pending} pending), audit ${audited}/${ids.length}, analytics ${counted}/${ids.length}, scheduler ${scheduled}/${payments}`;
+      return notified === ids.length && pending === 0 && audited === ids.length && counted === ids.length && scheduled === payments;
+    },
+    { timeoutMs: BURST_TIMEOUT_MS, describeFailure: () => progress },
+  );
+}
+
+/** One line per fact about what the platform did with the burst, read back from PostgreSQL and the local endpoints. */
+async function summarizeBurst(platform: Platform, burst: TypedEvent[], local: LocalEndpoints): Promise<string[]> {
+  const { db } = platform;
+  const ids = burst.map((e) => e.event.event_id);
+  const lines: string[] = [];
+
+  const ledger = (await db('delivery_ledger').whereIn('event_id', ids).select('channel', 'status', 'reason').count({ n: '*' }).groupBy('channel', 'status', 'reason')) as Array<{
+    channel: string;
+    status: string;
+    reason: string | null;
+    n: string;
+  }>;
+  for (const channel of CHANNELS) {
+    const rows = ledger.filter((r) => r.channel === channel);
+    const status = (name: string): string => {
+      const matching = rows.filter((r) => r.status === name);
+      const total = matching.reduce((sum, r) => sum + Number(r.n), 0);
+      const reasons = matching.filter((r) => r.reason).map((r) => `${r.reason} ${r.n}`);
+      return `${name} ${total}${reasons.length && name !== 'sent' ? ` (${reasons.join(', ')})` : ''}`;
+    };
+    lines.push(`${channel.padEnd(6)} ${['sent', 'suppressed', 'failed', 'deferred'].map(status).join(' · ')}`);
   }
+
+  const locales = (await db('delivery_ledger')
+    .whereIn('event_id', ids)
+    .andWhere({ channel: 'email', status: 'sent' })
+    .select(db.raw(`split_part(template_version, '-', 1) AS locale`))
+    .count({ n: '*' })
+    .groupByRaw('1')
+    .orderBy('locale')) as Array<{ locale: string; n: string }>;
+  lines.push(`emails by template locale: ${locales.map((l) => `${l.locale} ${l.n}`).join(' · ') || 'none'}`);
+  if (local.twilio) lines.push(`SMS received by the local Twilio API: ${local.twilio.messages.length}`);
+  if (local.fcm) lines.push(`pushes received by the local FCM endpoint: ${local.fcm.messages.length} (after ${local.fcm.tokenGrants.length} OAuth token exchange${local.fcm.tokenGrants.length === 1 ? '' : 's'})`);
+  lines.push(`in-app notifications stored: ${await countOf(db('in_app_notifications').whereIn('event_id', ids))}`);
+
+  const paid = burst.filter((e) => e.type === 'PAYMENT_SUCCEEDED').length;
+  const [receipts, legalReceipts, invoices] = await Promise.all([
+    countOf(db('receipts').whereIn('event_id', ids)),
+    countOf(db('legal_records').whereIn('event_id', ids).andWhere({ kind: 'receipt' })),
+    countOf(db('legal_records').whereIn('event_id', ids).andWhere({ kind: 'invoice' })),
+  ]);
+  lines.push(`receipts stored: ${receipts} for ${paid} PAYMENT_SUCCEEDED published; legal records: ${legalReceipts} receipts, ${invoices} invoices`);
+
+  const [audited, chain] = await Promise.all([countOf(db('audit_log').whereIn('event_id', ids)), verifyAuditChain(db)]);
+  lines.push(`audit log: ${audited} of ${ids.length} events appended; hash chain ${chain.ok ? `verified (${chain.rows} rows)` : `BROKEN at row ${chain.firstBrokenId}`}`);
+
+  const today = utcDay(Date.now());
+  const counters = await eventCounts(db, { from: today, to: today });
+  const byDomain = new Map<string, number>();
+  for (const c of counters) byDomain.set(c.domain, (byDomain.get(c.domain) ?? 0) + c.count);
+  lines.push(`analytics counters for ${today} (every run): ${[...byDomain].map(([domain, n]) => `${domain} ${n}`).join(' · ') || 'none'}`);
+
+  const [reminders, digestEntries] = await Promise.all([
+    countOf(db('renewal_reminders').whereIn('source_event_id', ids)),
+    countOf(db('digest_entries').whereIn('event_id', ids)),
+  ]);
+  lines.push(`scheduler: ${reminders} renewal reminders and ${digestEntries} daily-digest entries scheduled (emailed when due)`);
+  return lines;
 }
 
-async function countReceipts(platform: Platform, ids: string[]): Promise<number> {
-  const row = await platform.db('receipts').whereIn('event_id', ids).count<{ count: string }[]>('* as count').first();
-  return Number(row?.count ?? 0);
+/** A user to show in the API examples: a payer who opted into SMS receipts, if the burst has one. */
+function userToShow(burst: TypedEvent[], smsOptIns: Set<string>): string {
+  const payers = burst.filter((e) => e.type === 'PAYMENT_SUCCEEDED').map((e) => e.event.user_id);
+  return payers.find((u) => smsOptIns.has(u)) ?? payers[0] ?? burst[0]?.event.user_id ?? 'usr_000001';
 }
 
-async function shutdown(stopConsumer: () => Promise<void>, publisher: Publisher, platform: Platform): Promise<void> {
-  await publisher.disconnect();
-  await stopConsumer();
-  await platform.close();
+/** Asks the running API what a user sees, so the summary shows the API answering. */
+async function apiCheck(api: ApiServer, user: string): Promise<string> {
+  const path = `/users/${user}/notifications/unread-count`;
+  const response = await fetch(`${api.url}${path}`);
+  const body = (await response.json()) as { unread?: number };
+  return `API: GET ${path} → ${response.status}, ${body.unread ?? '?'} unread in-app notifications`;
 }
 
-function summarize(events: TypedEvent[]): string {
+function streamProgress(notification: NotificationConsumer, local: LocalEndpoints): string {
+  const { sent, suppressed, failed, deferred } = notification.handler.stats;
+  const endpoints = [local.twilio && `${local.twilio.messages.length} SMS`, local.fcm && `${local.fcm.messages.length} pushes`].filter(Boolean);
+  return `notifications ${sent} sent · ${suppressed} suppressed · ${failed} failed · ${deferred} deferred${endpoints.length ? `; local endpoints received ${endpoints.join(', ')}` : ''}`;
+}
+
+function countByType(events: TypedEvent[]): string {
   const counts = new Map<string, number>();
   for (const e of events) counts.set(e.type, (counts.get(e.type) ?? 0) + 1);
   return [...counts].sort((a, b) => b[1] - a[1]).map(([t, n]) => `${t} ${n}`).join(', ');
@@ -120,6 +383,12 @@ function summarize(events: TypedEvent[]): string {
 
 function positiveInt(value: string, flag: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a positive integer (got "${value}")`);
+  if (!Number.isInteger(n) || n < 1) throw new ConfigError(`${flag} must be a positive integer (got "${value}")`);
+  return n;
+}
+
+function portNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`--port must be a port number from 0 to 65535 (got "${value}")`);
   return n;
 }

@@ -8,7 +8,7 @@ import { startLocalJsonServer, type JsonReply, type LocalJsonServer } from './lo
  * only JWT-bearer assertions signed with it, and the send endpoint only the access tokens it
  * issued, so firebase-admin's real credential and messaging code runs end to end.
  */
-export interface FakePush {
+export interface CapturedPush {
   token: string;
   notification: { title?: string; body?: string } | undefined;
   data: Record<string, string> | undefined;
@@ -18,15 +18,15 @@ export interface FakePush {
   receivedAt: Date;
 }
 
-export interface FakeTokenGrant {
+export interface TokenGrant {
   accessToken: string;
   claims: { iss: string; aud: string; scope: string; iat: number; exp: number };
 }
 
 export type FcmFailure = { kind: 'unavailable' } | { kind: 'quota_exceeded' };
 
-/** What the Firebase console hands out, pointed at this fake's token endpoint. */
-export interface FakeServiceAccount {
+/** What the Firebase console hands out, pointed at this server's token endpoint. */
+export interface LocalServiceAccount {
   type: 'service_account';
   project_id: string;
   private_key_id: string;
@@ -40,12 +40,12 @@ export interface FakeServiceAccount {
 const SEND_PATH = /^\/v1\/projects\/([^/]+)\/messages:send$/;
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 
-export class FakeFcm {
-  readonly messages: FakePush[] = [];
-  readonly tokenGrants: FakeTokenGrant[] = [];
+export class LocalFcm {
+  readonly messages: CapturedPush[] = [];
+  readonly tokenGrants: TokenGrant[] = [];
   /** Every send request that arrived, accepted or not. */
   sendRequests = 0;
-  readonly serviceAccount: FakeServiceAccount;
+  readonly serviceAccount: LocalServiceAccount;
   private readonly unregistered = new Set<string>();
   private readonly issued = new Set<string>();
   private failure: FcmFailure | undefined;
@@ -68,14 +68,14 @@ export class FakeFcm {
     };
   }
 
-  static async start(options: { projectId?: string; port?: number } = {}): Promise<FakeFcm> {
+  static async start(options: { projectId?: string; port?: number } = {}): Promise<LocalFcm> {
     const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    let fake: FakeFcm | undefined;
+    let local: LocalFcm | undefined;
     // The service account names the server's address, so the server starts first.
-    const server = await startLocalJsonServer((req, body) => (fake ? fake.handle(req, body) : { status: 503, body: {} }), options.port);
+    const server = await startLocalJsonServer((req, body) => (local ? local.handle(req, body) : { status: 503, body: {} }), options.port);
     const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-    fake = new FakeFcm(server, publicKey, pem, options.projectId ?? `tidings-test-${randomBytes(3).toString('hex')}`);
-    return fake;
+    local = new LocalFcm(server, publicKey, pem, options.projectId ?? `tidings-local-${randomBytes(3).toString('hex')}`);
+    return local;
   }
 
   /** Base URL to use in place of https://fcm.googleapis.com. */
@@ -93,7 +93,7 @@ export class FakeFcm {
     this.failure = failure;
   }
 
-  to(token: string): FakePush[] {
+  to(token: string): CapturedPush[] {
     return this.messages.filter((m) => m.token === token);
   }
 
@@ -102,7 +102,7 @@ export class FakeFcm {
   }
 
   private handle(req: http.IncomingMessage, body: string): JsonReply {
-    const path = new URL(req.url ?? '/', 'http://fake').pathname;
+    const path = new URL(req.url ?? '/', 'http://local').pathname;
     if (req.method === 'POST' && path === '/token') return this.grant(body);
     const send = SEND_PATH.exec(path);
     if (req.method === 'POST' && send) return this.send(send[1], req.headers.authorization, body);
@@ -119,13 +119,13 @@ export class FakeFcm {
     const signed = verify('sha256', Buffer.from(`${header}.${payload}`), this.publicKey, Buffer.from(signature, 'base64url'));
     if (!signed) return refuse('Invalid JWT Signature.');
     const head = decodeJson(header) as { alg?: string } | undefined;
-    const claims = decodeJson(payload) as FakeTokenGrant['claims'] | undefined;
+    const claims = decodeJson(payload) as TokenGrant['claims'] | undefined;
     if (head?.alg !== 'RS256' || !claims) return refuse('unsupported JWT');
     const now = Math.floor(Date.now() / 1000);
     if (claims.iss !== this.serviceAccount.client_email) return refuse('Invalid issuer');
     if (typeof claims.exp !== 'number' || claims.exp < now) return refuse('Token has expired');
     if (!String(claims.scope).split(' ').includes('https://www.googleapis.com/auth/firebase.messaging')) return refuse('missing FCM scope');
-    const accessToken = `ya29.fake-${randomBytes(24).toString('base64url')}`;
+    const accessToken = `ya29.local-${randomBytes(24).toString('base64url')}`;
     this.issued.add(accessToken);
     this.tokenGrants.push({ accessToken, claims });
     return { status: 200, body: { access_token: accessToken, expires_in: 3599, token_type: 'Bearer' } };
@@ -149,8 +149,8 @@ export class FakeFcm {
     if (this.unregistered.has(token)) return fcmError(404, 'NOT_FOUND', 'Requested entity was not found.', 'UNREGISTERED');
     this.messages.push({
       token,
-      notification: message.notification as FakePush['notification'],
-      data: message.data as FakePush['data'],
+      notification: message.notification as CapturedPush['notification'],
+      data: message.data as CapturedPush['data'],
       accessToken,
       message,
       receivedAt: new Date(),

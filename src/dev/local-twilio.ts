@@ -8,7 +8,7 @@ import { startLocalJsonServer, type JsonReply, type LocalJsonServer } from './lo
  * the real twilio SDK is what talks to it. It records accepted messages and can be told to
  * fail, for everyone or for chosen numbers.
  */
-export interface FakeSms {
+export interface CapturedSms {
   sid: string;
   accountSid: string;
   to: string;
@@ -34,8 +34,8 @@ const FAILURES: Record<TwilioFailure['kind'], { status: number; code: number; me
 
 const MESSAGES_PATH = /^\/2010-04-01\/Accounts\/([^/]+)\/Messages\.json$/;
 
-export class FakeTwilio {
-  readonly messages: FakeSms[] = [];
+export class LocalTwilio {
+  readonly messages: CapturedSms[] = [];
   /** Every Messages request that arrived, accepted or not. */
   requests = 0;
   private failure: { rule: TwilioFailure; numbers?: ReadonlySet<string> } | undefined;
@@ -46,10 +46,10 @@ export class FakeTwilio {
     readonly authToken: string,
   ) {}
 
-  static async start(options: { accountSid?: string; authToken?: string; port?: number } = {}): Promise<FakeTwilio> {
-    const fake = new FakeTwilio(options.accountSid ?? `AC${randomBytes(16).toString('hex')}`, options.authToken ?? randomBytes(16).toString('hex'));
-    fake.server = await startLocalJsonServer((req, body) => fake.handle(req, body), options.port);
-    return fake;
+  static async start(options: { accountSid?: string; authToken?: string; port?: number } = {}): Promise<LocalTwilio> {
+    const local = new LocalTwilio(options.accountSid ?? `AC${randomBytes(16).toString('hex')}`, options.authToken ?? randomBytes(16).toString('hex'));
+    local.server = await startLocalJsonServer((req, body) => local.handle(req, body), options.port);
+    return local;
   }
 
   /** Base URL to give the SDK in place of https://api.twilio.com. */
@@ -62,7 +62,7 @@ export class FakeTwilio {
     this.failure = rule && { rule, numbers: numbers && new Set(numbers) };
   }
 
-  to(number: string): FakeSms[] {
+  to(number: string): CapturedSms[] {
     return this.messages.filter((m) => m.to === number);
   }
 
@@ -71,7 +71,7 @@ export class FakeTwilio {
   }
 
   private handle(req: http.IncomingMessage, body: string): JsonReply {
-    const match = MESSAGES_PATH.exec(new URL(req.url ?? '/', 'http://fake').pathname);
+    const match = MESSAGES_PATH.exec(new URL(req.url ?? '/', 'http://local').pathname);
     if (req.method !== 'POST' || !match) return twilioError(404, 20404, 'The requested resource was not found');
     this.requests += 1;
     if (!this.authorized(req.headers.authorization, match[1])) return twilioError(401, 20003, 'Authentication Error - invalid username');
@@ -88,7 +88,7 @@ export class FakeTwilio {
       const f = FAILURES[failure.rule.kind];
       return twilioError(f.status, f.code, f.message);
     }
-    const sms: FakeSms = {
+    const sms: CapturedSms = {
       sid: `SM${randomBytes(16).toString('hex')}`,
       accountSid: this.accountSid,
       to,
@@ -109,7 +109,7 @@ export class FakeTwilio {
   }
 }
 
-function messageResource(sms: FakeSms): Record<string, unknown> {
+function messageResource(sms: CapturedSms): Record<string, unknown> {
   const created = sms.receivedAt.toUTCString().replace('GMT', '+0000');
   return {
     sid: sms.sid,

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-/** What a fake endpoint answers: an HTTP status and a JSON body. */
+/** What a local endpoint answers: an HTTP status and a JSON body. */
 export interface JsonReply {
   status: number;
   body: unknown;
@@ -14,7 +14,7 @@ export interface LocalJsonServer {
 }
 
 /**
- * The HTTP plumbing the provider fakes share: a server on loopback that reads each request
+ * The HTTP plumbing the local provider endpoints (LocalTwilio, LocalFcm) share: a server on loopback that reads each request
  * body whole and answers with the JSON the handler returns.
  */
 export async function startLocalJsonServer(
