@@ -84,12 +84,15 @@ export class ConsumerRuntime {
       sessionTimeout,
       heartbeatInterval: Math.min(3_000, Math.floor(sessionTimeout / 3)),
       maxBytesPerPartition: 1024 * 1024,
+      // A fetch returns as soon as records arrive; this only bounds an idle fetch, which a
+      // stopping consumer waits for (the 5 s default made every stop take about 5 s).
+      maxWaitTimeInMs: 1000,
       // kafkajs restarts a consumer that crashed (e.g. while the broker restarts); once this
       // runtime is stopping, a restart would only reconnect something being shut down.
       retry: { initialRetryTime: 100, retries: 8, restartOnFailure: async () => this.running },
     };
     this.main = options.kafka.consumer({ ...consumerOptions, groupId: options.groupId });
-    this.retry = options.kafka.consumer({ ...consumerOptions, groupId: `${options.groupId}.retry`, maxWaitTimeInMs: 1000 });
+    this.retry = options.kafka.consumer({ ...consumerOptions, groupId: `${options.groupId}.retry` });
     this.producer = options.kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
   }
 
