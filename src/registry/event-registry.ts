@@ -3,6 +3,7 @@ import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-sc
 import { TimeoutMiddleware } from 'mappersmith/middleware/timeout';
 import type { Type } from 'avsc';
 import { MalformedMessageError, RegistryError, describe } from '../errors';
+import { compileAvroWriter, UnsupportedAvroTypeError, type AvroWriter } from '../events/avro-writer';
 import { findDefinitionByRecordName, getEventDefinition, type EventDefinition } from '../events/catalog';
 import type { EventType } from '../events/generated';
 
@@ -204,12 +205,45 @@ const SLAB_BYTES = 64 * 1024;
 let slab = Buffer.allocUnsafe(SLAB_BYTES);
 let slabOffset = 0;
 
+/** The generated writer of each type (it writes our events in half the time avsc takes); null: avsc writes it. */
+const writers = new WeakMap<Type, AvroWriter | null>();
+
+function writerFor(type: Type): AvroWriter | null {
+  let writer = writers.get(type);
+  if (writer === undefined) {
+    try {
+      writer = compileAvroWriter(type);
+    } catch (error) {
+      // A unit test compiles every event schema, so this only catches types from elsewhere.
+      if (!(error instanceof UnsupportedAvroTypeError)) throw error;
+      writer = null;
+    }
+    writers.set(type, writer);
+  }
+  return writer;
+}
+
+/** Writes the Avro body at `pos` in the slab; returns its end, past the slab's end if it did not fit. */
+function writeBody(type: Type, payload: unknown, pos: number): number {
+  const writer = writerFor(type);
+  if (writer !== null) {
+    try {
+      return writer(slab, pos, payload);
+    } catch {
+      // A value the writer leaves to avsc (invalid, or an avsc corner case): avsc encodes it
+      // exactly as it always has, or throws its own error.
+    }
+  }
+  const end = type.encode(payload, slab, pos);
+  return end < 0 ? slab.length - end : end;
+}
+
 export function frame(schemaId: number, type: Type, payload: unknown): Buffer {
   const start = slabOffset;
-  const end = type.encode(payload, slab, start + HEADER_LENGTH);
-  if (end < 0) {
-    // Did not fit (`-end` bytes short): continue in a fresh slab big enough for this value.
-    slab = Buffer.allocUnsafe(Math.max(SLAB_BYTES, slab.length - start - end));
+  const end = writeBody(type, payload, start + HEADER_LENGTH);
+  if (end > slab.length) {
+    // Did not fit: continue in a fresh slab big enough for this value.
+    slab = Buffer.allocUnsafe(Math.max(SLAB_BYTES, end - start));
     slabOffset = 0;
     return frame(schemaId, type, payload);
   }

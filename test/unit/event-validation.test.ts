@@ -1,5 +1,6 @@
 import { EventValidationError } from '../../src/errors';
-import { sampleEvent } from '../../src/events/samples';
+import { getEventDefinition } from '../../src/events/catalog';
+import { sampleEvent, sampleStream, seededRng } from '../../src/events/samples';
 import { validateEvent } from '../../src/events/validate';
 
 function failure(type: string, payload: unknown): EventValidationError {
@@ -90,3 +91,35 @@ describe('validateEvent', () => {
     expect(failure('LOGIN_ALERT', 'hello').reason).toBe('must be an object (got string)');
   });
 });
+
+describe('validateEvent reads an event the way property reads do', () => {
+  it('accepts events decoded by avsc, whose records have enumerable prototype methods', () => {
+    for (const { type, event } of sampleStream(300, { rng: seededRng(4) })) {
+      const { avroType } = getEventDefinition(type);
+      const decoded: unknown = avroType.fromBuffer(avroType.toBuffer(event));
+      expect(() => validateEvent(type, decoded)).not.toThrow();
+    }
+  });
+
+  it('sees inherited and non-enumerable fields, in any key order, and ignores inherited extras', () => {
+    const { user_id, recipient, ...rest } = sampleEvent('LOGIN_ALERT');
+    const inheriting = Object.assign(Object.create({ user_id, stray: 'inherited, not an own key' }) as object, rest);
+    Object.defineProperty(inheriting, 'recipient', { value: recipient, enumerable: false });
+    expect(() => validateEvent('LOGIN_ALERT', inheriting)).not.toThrow();
+    const reordered = Object.fromEntries(Object.entries({ ...rest, user_id, recipient }).reverse());
+    expect(() => validateEvent('LOGIN_ALERT', reordered)).not.toThrow();
+    const badInherited = Object.assign(Object.create({ user_id: '' }) as object, rest, { recipient });
+    expect(failure('LOGIN_ALERT', badInherited).field).toBe('user_id');
+  });
+
+  it('checks events whose objects each have a hidden class of their own (built by spreading)', () => {
+    const base = sampleEvent('PAYMENT_SUCCEEDED');
+    for (let i = 0; i < 200; i++) {
+      const { items, ...head } = base;
+      const event = { ...head, receipt_url: `https://shop.tidings.example/orders/${i}`, items };
+      expect(() => validateEvent('PAYMENT_SUCCEEDED', event)).not.toThrow();
+      expect(failure('PAYMENT_SUCCEEDED', { ...event, [`extra_${i % 3}`]: i }).field).toBe(`extra_${i % 3}`);
+    }
+  });
+});
+
