@@ -5,6 +5,7 @@ import type { ConsumerStats } from '../../src/consumer/consumer-runtime';
 import { InAppChannel } from '../../src/in-app/in-app-channel';
 import type { TopicNames } from '../../src/kafka/topics';
 import type { ChannelName } from '../../src/notifications/channels/channel';
+import type { LaneName } from '../../src/notifications/routing';
 import type { ChannelSender } from '../../src/notifications/notification-handler';
 import { FailoverProvider } from '../../src/notifications/providers/failover';
 import { SmtpProvider } from '../../src/notifications/providers/smtp-provider';
@@ -24,6 +25,8 @@ export interface WorkerRun {
   chunkSize: number;
   /** Channels enabled besides in-app: email to `endpoints.smtpUrl`. Others are left out (`channel_disabled`). */
   email: boolean;
+  /** A lane of the notification group (`tidings run notification --lane`); default `all`. */
+  lane?: LaneName;
 }
 
 export interface WorkerRunResult {
@@ -36,8 +39,8 @@ export interface WorkerRunResult {
   externalAtPeakMb: number;
 }
 
-type Command = { type: 'start'; run: WorkerRun } | { type: 'stop' };
-type Reply = { type: 'ready' } | { type: 'started' } | ({ type: 'stopped' } & WorkerRunResult) | { type: 'failed'; error: string };
+type Command = { type: 'start'; run: WorkerRun } | { type: 'stats' } | { type: 'stop' };
+type Reply = { type: 'ready' } | { type: 'started' } | { type: 'stats'; stats: ConsumerStats } | ({ type: 'stopped' } & WorkerRunResult) | { type: 'failed'; error: string };
 
 const RSS_SAMPLE_MS = 100;
 
@@ -55,6 +58,12 @@ export class NotificationWorker {
   async start(run: WorkerRun): Promise<void> {
     this.child.send({ type: 'start', run } satisfies Command);
     await this.reply('started');
+  }
+
+  /** The running group's counters so far. */
+  async stats(): Promise<ConsumerStats> {
+    this.child.send({ type: 'stats' } satisfies Command);
+    return (await this.reply('stats')).stats;
   }
 
   /** Stops the group started last (its in-flight chunk finishes) and reports on its run. */
@@ -115,11 +124,12 @@ function serve(send: (reply: Reply) => void): void {
       peak = process.memoryUsage();
       const rssStartMb = mb(peak.rss);
       const sampler = setInterval(sample, RSS_SAMPLE_MS);
-      const consumer = await startNotificationConsumer(platform, { groupId: run.groupId, chunkSize: run.chunkSize, channels });
+      const consumer = await startNotificationConsumer(platform, { groupId: run.groupId, chunkSize: run.chunkSize, channels, lane: run.lane });
       current = { consumer, platform, email, rssStartMb, sampler };
       return { type: 'started' };
     }
-    if (!current) throw new Error('stop without a running consumer');
+    if (!current) throw new Error(`${command.type} without a running consumer`);
+    if (command.type === 'stats') return { type: 'stats', stats: { ...current.consumer.runtime.stats } };
     const { consumer, platform, email, rssStartMb, sampler } = current;
     current = undefined;
     clearInterval(sampler);
