@@ -81,7 +81,7 @@ describe('email templates of one’s own', () => {
 
     // The group keeps going: the refunded user's next payment is emailed.
     const next = sampleEvent('PAYMENT_SUCCEEDED', { user_id: 'tpl-refunded' });
-    next.recipient = { ...next.recipient, email: 'tpl-refunded@example.com' };
+    next.recipient = { ...next.recipient, email: 'tpl-refunded@example.com', locale: 'en-US' };
     await publisher.publish('PAYMENT_SUCCEEDED', next);
     await ctx.mail.waitFor((all) => all.some((m) => m.subject === `ACME receipt ${next.payment_id}`));
   });
