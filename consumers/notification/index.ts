@@ -3,7 +3,7 @@ import { readEnv } from '../../src/config/env';
 import { InAppChannel } from '../../src/in-app/in-app-channel';
 import type { ChannelName } from '../../src/notifications/channels/channel';
 import { DeferredDispatcher } from '../../src/notifications/deferred-dispatcher';
-import { createEmailRenderer, resolveEmailTemplatesDir } from '../../src/notifications/email/render';
+import { emailRendererFor, resolveEmailTemplatesDir } from '../../src/notifications/email/render';
 import { NotificationHandler, type ChannelSender } from '../../src/notifications/notification-handler';
 import { PreferenceStore } from '../../src/notifications/preferences';
 import { DeviceTokens } from '../../src/notifications/providers/device-tokens';
@@ -56,7 +56,7 @@ export interface NotificationConsumer {
  */
 export async function startNotificationConsumer(platform: Platform, options: NotificationConsumerOptions = {}): Promise<NotificationConsumer> {
   // A broken template set stops the start, before any event is read.
-  const emailRenderer = createEmailRenderer({ templatesDir: resolveEmailTemplatesDir(options.emailTemplatesDir) });
+  const emailRenderer = emailRendererFor(resolveEmailTemplatesDir(options.emailTemplatesDir));
   const deviceTokens = new DeviceTokens(platform.db);
   // Provider credentials come from the environment; the SMTP server is the platform's.
   const fromEnv = options.channels ? undefined : createProvidersFromEnv({ env: { ...readEnv(), SMTP_URL: platform.endpoints.smtpUrl }, deviceTokens });

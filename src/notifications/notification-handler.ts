@@ -9,7 +9,7 @@ import { createLogger, type Logger } from '../observability/logger';
 import { backoffDelay } from '../retry/backoff';
 import type { ChannelName, OutboundMessage } from './channels/channel';
 import { attemptRows } from './delivery-attempts';
-import { renderEmail, type EmailRenderer } from './email/render';
+import { defaultEmailRenderer, type EmailRenderer } from './email/render';
 import { decide, inQuietHours, quietHoursEnd, type PreferenceStore, type UserPreferences } from './preferences';
 import type { FailoverResult } from './providers/failover';
 import type { RateLimiter } from './rate-limiter';
@@ -102,11 +102,13 @@ export class NotificationHandler implements EventHandler {
   private readonly logger: Logger;
   private readonly domain: string;
   private readonly legal: LegalRecords;
+  private readonly emailRenderer: EmailRenderer;
 
   constructor(private readonly options: NotificationHandlerOptions) {
     this.logger = options.logger ?? createLogger('notifications');
     this.domain = options.messageDomain ?? 'tidings.local';
     this.legal = new LegalRecords(options.db);
+    this.emailRenderer = options.emailRenderer ?? defaultEmailRenderer();
   }
 
   async apply(events: EventRecord[], trx: Trx): Promise<void> {
@@ -198,7 +200,7 @@ export class NotificationHandler implements EventHandler {
       const event = byId.get(row.event_id);
       if (row.channel !== 'in_app' || row.status !== 'pending' || !event) continue;
       try {
-        const { templateVersion, ...message } = this.render({ id: '', event_id: row.event_id, channel: row.channel, recipient: row.recipient, user_id: row.user_id, attempts: 0 }, event);
+        const { templateVersion, ...message } = this.render(row, event);
         ready.push({ row, message, templateVersion });
       } catch {
         // Left pending: the delivery pass renders it again and records the failure.
@@ -284,7 +286,7 @@ export class NotificationHandler implements EventHandler {
     return this.deliverRow(inserted, event, undefined);
   }
 
-  private render(row: LedgerRow, event: EventRecord): OutboundMessage & { templateVersion: string } {
+  private render(row: Pick<LedgerRow, 'channel' | 'recipient'>, event: EventRecord): OutboundMessage & { templateVersion: string } {
     const payload = event.payload as unknown as EventMap[EventType];
     const base = {
       channel: row.channel,
@@ -294,7 +296,7 @@ export class NotificationHandler implements EventHandler {
       idempotencyKey: `${event.eventId}.${row.channel}@${this.domain}`,
     };
     if (row.channel === 'email') {
-      const email = this.options.emailRenderer ? this.options.emailRenderer.render(event.type, payload) : renderEmail(event.type, payload);
+      const email = this.emailRenderer.render(event.type, payload);
       return { ...base, title: email.subject, text: email.text, html: email.html, data: { eventType: event.type, eventId: event.eventId }, templateVersion: email.version };
     }
     const short = renderShort(event.type, row.channel, payload);

@@ -3,7 +3,7 @@
  * email renderer from `templates/<locale>/<name>/` next to the event templates: the same
  * locale fallback, partials, helpers and versions.
  */
-import { createEmailRenderer, DEFAULT_TEMPLATES_DIR, type EmailRenderer, type RenderedEmail, type SCHEDULED_TEMPLATES } from '../notifications/email/render';
+import { emailRendererFor, DEFAULT_TEMPLATES_DIR, type EmailRenderer, type RenderedEmail, type SCHEDULED_TEMPLATES } from '../notifications/email/render';
 
 export type ScheduledTemplate = (typeof SCHEDULED_TEMPLATES)[number];
 
@@ -24,7 +24,7 @@ export class ScheduledEmailRenderer {
   private readonly renderer: EmailRenderer;
 
   constructor(templatesDir = DEFAULT_TEMPLATES_DIR) {
-    this.renderer = createEmailRenderer({ templatesDir });
+    this.renderer = emailRendererFor(templatesDir);
   }
 
   render<C extends ScheduledEmailRoot>(template: ScheduledTemplate, context: C, audience: Audience): RenderedEmail {

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
+import { parsePort } from '../parse-options';
 import { startApiServer } from '../../api/server';
 import { resolveEndpoints } from '../../config/env';
 import { createDb } from '../../db/database';
-import { ConfigError } from '../../errors';
 import { createLogger } from '../../observability/logger';
 
 interface ApiCommandOptions {
@@ -13,13 +13,12 @@ interface ApiCommandOptions {
 export function registerApiCommand(program: Command): void {
   program
     .command('api')
-    .description('serve the HTTP API (in-app notifications, legal records, /healthz) until SIGTERM/SIGINT')
+    .description('serve the HTTP API (in-app notifications, preferences and quiet hours, push devices, legal records, /healthz) until SIGTERM/SIGINT')
     .option('--port <port>', 'TCP port to listen on', '3000')
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .addHelpText('after', '\nExample:\n  $ tidings api --port 3000 --host 0.0.0.0')
     .action(async (options: ApiCommandOptions) => {
-      const port = Number(options.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--port must be a port number from 0 to 65535 (got "${options.port}")`);
+      const port = parsePort(options.port);
       const logger = createLogger('api');
       const db = createDb(resolveEndpoints().databaseUrl);
       const api = await startApiServer({ db, port, host: options.host, logger });

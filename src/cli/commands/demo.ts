@@ -15,6 +15,7 @@ import { LocalFcm } from '../../dev/local-fcm';
 import { LocalTwilio } from '../../dev/local-twilio';
 import { LocalStack } from '../../dev/stack';
 import { ConfigError } from '../../errors';
+import { parsePort } from '../parse-options';
 import { getEventDefinition, listEventDefinitions } from '../../events/catalog';
 import type { EventType, TypedEvent } from '../../events/generated';
 import { sampleStream, sampleUserIds, type SampleStreamOptions } from '../../events/samples';
@@ -61,7 +62,7 @@ export function registerDemoCommand(program: Command): void {
 async function runDemo(opts: DemoOptions): Promise<void> {
   const count = positiveInt(opts.events, '--events');
   const users = positiveInt(opts.users, '--users');
-  const port = portNumber(opts.port);
+  const port = parsePort(opts.port);
   const started = Date.now();
   const say = (line: string): void => console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s] ${line}`);
 
@@ -387,8 +388,3 @@ function positiveInt(value: string, flag: string): number {
   return n;
 }
 
-function portNumber(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`--port must be a port number from 0 to 65535 (got "${value}")`);
-  return n;
-}

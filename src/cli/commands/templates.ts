@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { ConfigError } from '../../errors';
 import { EVENT_TYPES, type EventType } from '../../events/generated';
 import { sampleEvent, seededRng } from '../../events/samples';
-import { checkEmailTemplates, createEmailRenderer, resolveEmailTemplatesDir, type EmailRenderer, type RenderedEmail } from '../../notifications/email/render';
+import { checkEmailTemplates, chosenEmailTemplatesDir, createEmailRenderer, resolveEmailTemplatesDir, type EmailRenderer, type RenderedEmail } from '../../notifications/email/render';
 
 function sampleFor(type: EventType, locale: string, seed: number): Parameters<EmailRenderer['render']>[1] {
   const event = sampleEvent(type, {}, seededRng(seed));
@@ -25,7 +25,7 @@ export function registerTemplateCommands(program: Command): void {
     .description('check a template directory (layout, manifests, phrase books, syntax) and render every event type in every locale with sample data')
     .option('--dir <dir>', 'templates directory (default: TIDINGS_EMAIL_TEMPLATES, else the bundled templates)')
     .action((opts: { dir?: string }) => {
-      const dir = resolveEmailTemplatesDir(opts.dir);
+      const dir = chosenEmailTemplatesDir(opts.dir);
       const locales = checkEmailTemplates(dir);
       const renderer = createEmailRenderer({ templatesDir: dir });
       const failures: string[] = [];

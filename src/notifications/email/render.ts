@@ -218,10 +218,20 @@ export function createEmailRenderer(options: EmailRendererOptions = {}): EmailRe
 
 let defaultRenderer: EmailRenderer | undefined;
 
+/** The renderer of the bundled templates, shared by everything that does not bring its own. */
+export function defaultEmailRenderer(): EmailRenderer {
+  defaultRenderer ??= createEmailRenderer();
+  return defaultRenderer;
+}
+
+/** A renderer over `templatesDir`: the shared one for the bundled templates, so they are compiled once per process. */
+export function emailRendererFor(templatesDir: string): EmailRenderer {
+  return templatesDir === DEFAULT_TEMPLATES_DIR ? defaultEmailRenderer() : createEmailRenderer({ templatesDir });
+}
+
 /** Renders `event` with the bundled templates; throws TemplateRenderError when it cannot. */
 export function renderEmail<T extends EventType>(type: T, event: EventMap[T], options?: RenderOptions): RenderedEmail {
-  defaultRenderer ??= createEmailRenderer();
-  return defaultRenderer.render(type, event, options);
+  return defaultEmailRenderer().render(type, event, options);
 }
 
 /**
@@ -276,9 +286,13 @@ export function checkEmailTemplates(templatesDir: string): string[] {
  * bundled templates. A directory of one's own is checked (`checkEmailTemplates`) first.
  */
 export function resolveEmailTemplatesDir(dir?: string): string {
+  const chosen = chosenEmailTemplatesDir(dir);
+  if (chosen !== DEFAULT_TEMPLATES_DIR) checkEmailTemplates(chosen);
+  return chosen;
+}
+
+/** `dir`, else `TIDINGS_EMAIL_TEMPLATES`, else the bundled templates, as an absolute path; not checked. */
+export function chosenEmailTemplatesDir(dir?: string): string {
   const chosen = dir ?? readEnv().TIDINGS_EMAIL_TEMPLATES;
-  if (chosen === undefined || chosen === '') return DEFAULT_TEMPLATES_DIR;
-  const resolved = path.resolve(chosen);
-  checkEmailTemplates(resolved);
-  return resolved;
+  return chosen === undefined || chosen === '' ? DEFAULT_TEMPLATES_DIR : path.resolve(chosen);
 }
