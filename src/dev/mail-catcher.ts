@@ -34,6 +34,7 @@ export interface MailCatcherOptions {
 export class MailCatcher extends EventEmitter {
   readonly messages: CapturedMail[] = [];
   private refusal: RefusalRule | undefined;
+  private acceptDelayMs = 0;
   private server: SMTPServer;
   private boundPort = 0;
 
@@ -55,7 +56,12 @@ export class MailCatcher extends EventEmitter {
         callback();
       },
       onData: (stream, session, callback) => {
-        this.receive(stream, session).then(() => callback(), callback);
+        this.receive(stream, session).then(async (mail) => {
+          // A slow provider: the message counts as accepted only when the 250 reply is sent.
+          if (this.acceptDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.acceptDelayMs));
+          this.record(mail);
+          callback();
+        }, callback);
       },
     });
   }
@@ -88,6 +94,11 @@ export class MailCatcher extends EventEmitter {
     this.refusal = rule && { ...rule, recipients: rule.recipients?.map((r) => r.toLowerCase()) };
   }
 
+  /** Delay the reply to every message's DATA by `ms` from now on (0: answer at once), like a slow relay. */
+  slowDown(ms: number): void {
+    this.acceptDelayMs = ms;
+  }
+
   to(recipient: string): CapturedMail[] {
     const wanted = recipient.toLowerCase();
     return this.messages.filter((m) => m.to.includes(wanted));
@@ -116,7 +127,7 @@ export class MailCatcher extends EventEmitter {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
-  private async receive(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<void> {
+  private async receive(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<CapturedMail & { raw: Buffer }> {
     const chunks: Buffer[] = [];
     for await (const chunk of stream) chunks.push(chunk as Buffer);
     const raw = Buffer.concat(chunks);
@@ -136,6 +147,11 @@ export class MailCatcher extends EventEmitter {
       headers,
       receivedAt: new Date(),
     };
+    return Object.assign(mail, { raw });
+  }
+
+  private record({ raw, ...mail }: CapturedMail & { raw: Buffer }): void {
+    mail.receivedAt = new Date();
     this.messages.push(mail);
     if (this.options.dir) {
       fs.writeFileSync(path.join(this.options.dir, `${String(this.messages.length).padStart(6, '0')}.eml`), raw);
