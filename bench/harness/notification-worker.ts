@@ -6,7 +6,7 @@ import { InAppChannel } from '../../src/in-app/in-app-channel';
 import type { TopicNames } from '../../src/kafka/topics';
 import type { ChannelName } from '../../src/notifications/channels/channel';
 import type { LaneName } from '../../src/notifications/routing';
-import type { ChannelSender } from '../../src/notifications/notification-handler';
+import type { ChannelSender } from '../../src/notifications/channels/channel-sender';
 import { FailoverProvider } from '../../src/notifications/providers/failover';
 import { SmtpProvider } from '../../src/notifications/providers/smtp-provider';
 import { Platform } from '../../src/platform';

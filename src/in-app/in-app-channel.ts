@@ -1,6 +1,6 @@
 import type { Db, Trx } from '../db/database';
 import type { OutboundMessage } from '../notifications/channels/channel';
-import type { TransactionalChannelSender } from '../notifications/notification-handler';
+import type { TransactionalChannelSender } from '../notifications/channels/channel-sender';
 import { FailoverProvider, type FailoverResult } from '../notifications/providers/failover';
 import { InAppProvider, inAppNotificationOf } from './in-app-provider';
 import { InAppStore } from './in-app-store';

@@ -2,7 +2,7 @@ import type { Db } from '../db/database';
 import { TidingsError, describe } from '../errors';
 import { createLogger, type Logger } from '../observability/logger';
 import type { ChannelName, OutboundMessage } from './channels/channel';
-import type { ChannelSender } from './notification-handler';
+import type { ChannelSender } from './channels/channel-sender';
 import { attemptRows } from './delivery-attempts';
 
 export interface DeferredDispatcherOptions {

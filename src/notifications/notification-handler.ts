@@ -8,6 +8,7 @@ import { faultPoint } from '../observability/fault-injection';
 import { createLogger, type Logger } from '../observability/logger';
 import { backoffDelay } from '../retry/backoff';
 import type { ChannelName, OutboundMessage } from './channels/channel';
+import { isTransactional, type ChannelSender } from './channels/channel-sender';
 import { attemptRows } from './delivery-attempts';
 import { defaultEmailRenderer, type EmailRenderer } from './email/render';
 import { decide, inQuietHours, quietHoursEnd, type PreferenceStore, type UserPreferences } from './preferences';
@@ -15,26 +16,6 @@ import type { FailoverResult } from './providers/failover';
 import type { RateLimiter } from './rate-limiter';
 import { routeOf, type ChannelRoute, type Route } from './routing';
 import { renderShort } from './short-render';
-
-/** What the handler needs of a channel: send with failover and report every attempt. */
-export interface ChannelSender {
-  sendWithAttempts(message: OutboundMessage): Promise<FailoverResult>;
-}
-
-/**
- * A channel whose delivery is a database write (in-app): its messages are stored in the
- * effects transaction itself, so they are delivered exactly once with the event's other
- * effects, with no send after the commit and no duplicate window.
- */
-export interface TransactionalChannelSender extends ChannelSender {
-  readonly providerName: string;
-  /** Stores every message in `trx`; returns the provider message id per message, in order. */
-  deliverInTransaction(trx: Trx, messages: OutboundMessage[]): Promise<string[]>;
-}
-
-function isTransactional(sender: ChannelSender | undefined): sender is TransactionalChannelSender {
-  return sender !== undefined && typeof (sender as Partial<TransactionalChannelSender>).deliverInTransaction === 'function';
-}
 
 export interface NotificationHandlerOptions {
   db: Db;
