@@ -7,6 +7,7 @@ import { registerRunCommand } from './commands/run';
 import { registerSchemaCommands } from './commands/schemas';
 import { registerTemplateCommands } from './commands/templates';
 import { registerTopicCommands } from './commands/topics';
+import { installFaultHookFromEnv } from './fault-hook';
 
 export function buildProgram(): Command {
   const program = new Command('tidings')
@@ -38,5 +39,6 @@ Environment: KAFKA_BROKERS, SCHEMA_REGISTRY_URL, DATABASE_URL, SMTP_URL, MAIL_FR
 }
 
 export async function main(argv: string[]): Promise<void> {
+  installFaultHookFromEnv(process.env.TIDINGS_FAULT);
   await buildProgram().parseAsync(argv);
 }

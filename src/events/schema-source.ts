@@ -101,10 +101,6 @@ export function isPrimitive(name: string): name is AvroPrimitive {
   return PRIMITIVES.has(name);
 }
 
-export function isNamedSchema(schema: AvroSchema): schema is AvroNamedSchema {
-  return typeof schema === 'object' && !Array.isArray(schema) && (schema.type === 'record' || schema.type === 'enum');
-}
-
 /** `TwoFactorEnabled` → `TWO_FACTOR_ENABLED`. */
 export function eventTypeOf(recordShortName: string): string {
   return recordShortName

@@ -10,7 +10,6 @@
 import { Type, types as avroTypes } from 'avsc';
 import { EventValidationError } from '../errors';
 import { getEventDefinition, type EventDefinition } from './catalog';
-import type { EventMap, EventType } from './generated';
 import { ruleProblem, rulesOf, type FieldRules } from './rules';
 import {
   collectNamedTypes,
@@ -352,13 +351,3 @@ export function validateEvent(type: string, payload: unknown): void {
   if (problem) throw new EventValidationError(type, formatPath(problem.path), problem.reason);
 }
 
-/** Type guard form of validateEvent for callers that prefer a boolean. */
-export function isValidEvent<T extends EventType>(type: T, payload: unknown): payload is EventMap[T] {
-  try {
-    validateEvent(type, payload);
-    return true;
-  } catch (error) {
-    if (error instanceof EventValidationError) return false;
-    throw error;
-  }
-}

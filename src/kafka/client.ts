@@ -20,7 +20,8 @@ const kafkaLogCreator: logCreator = () => {
     const { message, ...rest } = log;
     // Publishes are bounded on purpose (a caller needs an answer; the outbox is the path that
     // never gives up), so kafkajs' notice about limited idempotent retries is expected.
-    const quiet = message.startsWith('Limiting retries for the idempotent producer');
+    // Tidings' own producers pick the Java-compatible partitioner explicitly.
+    const quiet = message.startsWith('Limiting retries for the idempotent producer') || message.startsWith('KafkaJS v2.0.0 switched default partitioner');
     // kafkajs logs every protocol error answer at ERROR, although it retries them itself
     // (rebalances, leader moves, coordinator loading); they are warnings to an operator.
     const retried = level === logLevel.ERROR && message.startsWith('Response ');
@@ -29,8 +30,6 @@ const kafkaLogCreator: logCreator = () => {
 };
 
 export function createKafka(options: KafkaConnectionOptions): Kafka {
-  // Tidings' producers choose the Java-compatible partitioner explicitly; the notice is noise.
-  process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
   return new Kafka({
     clientId: options.clientId ?? 'tidings',
     brokers: options.brokers,

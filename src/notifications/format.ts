@@ -2,7 +2,6 @@
  * Locale-aware formatting of money and instants for every notification channel. Intl
  * supplies currency precision and calendars, so there is no hand-kept currency table.
  */
-import type { Money } from '../events/generated';
 
 const numberFormats = new Map<string, Intl.NumberFormat>();
 const dateFormats = new Map<string, Intl.DateTimeFormat>();
@@ -32,10 +31,6 @@ export function formatMinorUnits(amountMinor: number, currency: string, locale: 
   const format = currencyFormat(locale, currency);
   const digits = format.resolvedOptions().maximumFractionDigits ?? 2;
   return format.format(amountMinor / 10 ** digits);
-}
-
-export function formatMoney(money: Money, locale: string): string {
-  return formatMinorUnits(money.amount_minor, money.currency, locale);
 }
 
 export type DateStyle = 'date' | 'datetime';

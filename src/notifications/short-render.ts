@@ -54,10 +54,6 @@ export function localeChain(locale: string | undefined): string[] {
   return chain;
 }
 
-export function hasShortTemplate(type: EventType, channel: ShortChannel, locale = DEFAULT_LOCALE): boolean {
-  return localeChain(locale).some((l) => load(l)?.templates[type]?.[channel] !== undefined);
-}
-
 export function renderShort<T extends EventType>(type: T, channel: ShortChannel, event: EventMap[T]): ShortMessage {
   const name = `${channel}/${type}`;
   for (const locale of localeChain(event.recipient.locale)) {

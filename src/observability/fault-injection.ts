@@ -1,21 +1,17 @@
 /**
- * Crash points for chaos tests. `TIDINGS_FAULT=<point>[:<n>]` makes the process SIGKILL
- * itself the n-th time (default 1st) it reaches `faultPoint(<point>)` — the same abrupt
- * death as `kill -9`, at a moment a test chooses. Unset, a fault point costs one lookup.
+ * Named points where a crash test can intervene (`consumer.before-offset-commit`,
+ * `outbox.after-ack`, …). The library only calls the hook; nothing happens unless a test
+ * harness installed one (the CLI does, from `TIDINGS_FAULT`, see src/cli/fault-hook.ts).
  */
-const spec = parse(process.env.TIDINGS_FAULT);
-let hits = 0;
+export type FaultHook = (point: string) => void;
 
-function parse(value: string | undefined): { point: string; after: number } | undefined {
-  if (!value) return undefined;
-  const [point, after] = value.split(':');
-  const n = after === undefined ? 1 : Number(after);
-  if (!point || !Number.isInteger(n) || n < 1) throw new Error(`TIDINGS_FAULT must be <point>[:<n>] with n >= 1 (got "${value}")`);
-  return { point, after: n };
+let hook: FaultHook | undefined;
+
+/** Installs (or with `undefined` removes) the process's fault hook. */
+export function setFaultHook(next: FaultHook | undefined): void {
+  hook = next;
 }
 
 export function faultPoint(name: string): void {
-  if (spec === undefined || spec.point !== name) return;
-  hits++;
-  if (hits >= spec.after) process.kill(process.pid, 'SIGKILL');
+  hook?.(name);
 }

@@ -3,10 +3,6 @@ import { randomFillSync } from 'node:crypto';
 /** W3C Trace Context: `00-<trace id>-<parent span id>-<flags>`. */
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 
-export function isTraceparent(value: string): boolean {
-  return TRACEPARENT.test(value);
-}
-
 /**
  * Ids come from a pool of random bytes refilled in one call: every published event needs a
  * span id, and a randomBytes call per id cost the publisher ~15 % of its CPU.
