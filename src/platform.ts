@@ -2,6 +2,7 @@ import type { Kafka } from 'kafkajs';
 import { resolveEndpoints, type Endpoints } from './config/env';
 import { createDb, type Db } from './db/database';
 import { createKafka } from './kafka/client';
+import { createLogger, type Logger } from './observability/logger';
 import { prefixedTopics, type TopicNames } from './kafka/topics';
 import { Outbox } from './outbox/outbox';
 import { Publisher, type PublisherOptions } from './producer/publisher';
@@ -13,6 +14,8 @@ export interface PlatformOptions {
   clientId?: string;
   /** Register schemas on first publish. Default false: `tidings schemas register` does it. */
   autoRegisterSchemas?: boolean;
+  /** The process's logger; components built from this platform log through its children. Default: pino JSON at LOG_LEVEL. */
+  logger?: Logger;
 }
 
 /**
@@ -24,12 +27,14 @@ export class Platform {
   readonly topics: TopicNames;
   readonly kafka: Kafka;
   readonly registry: EventRegistry;
+  readonly logger: Logger;
   private database: Db | undefined;
 
   constructor(options: PlatformOptions = {}) {
     this.endpoints = options.endpoints ?? resolveEndpoints();
     this.topics = options.topics ?? prefixedTopics(this.endpoints.topicPrefix);
-    this.kafka = createKafka({ brokers: this.endpoints.kafkaBrokers, clientId: options.clientId ?? 'tidings' });
+    this.logger = options.logger ?? createLogger('tidings');
+    this.kafka = createKafka({ brokers: this.endpoints.kafkaBrokers, clientId: options.clientId ?? 'tidings', logger: this.logger.child({ component: 'kafkajs' }) });
     this.registry = new EventRegistry({ url: this.endpoints.schemaRegistryUrl, autoRegister: options.autoRegisterSchemas ?? false });
   }
 

@@ -1,9 +1,11 @@
 import { Kafka, logLevel, type LogEntry, type logCreator } from 'kafkajs';
-import { createLogger } from '../observability/logger';
+import { createLogger, type Logger } from '../observability/logger';
 
 export interface KafkaConnectionOptions {
   brokers: string[];
   clientId?: string;
+  /** Where kafkajs' own log lines go. Default: a logger named `kafkajs`. */
+  logger?: Logger;
 }
 
 const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
@@ -14,9 +16,8 @@ const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
 };
 
 /** Routes kafkajs' own logging into the structured logger. */
-const kafkaLogCreator: logCreator = () => {
-  const logger = createLogger('kafkajs');
-  return ({ level, log }: LogEntry) => {
+function kafkaLogCreator(logger: Logger): logCreator {
+  return () => ({ level, log }: LogEntry) => {
     const { message, ...rest } = log;
     // Publishes are bounded on purpose (a caller needs an answer; the outbox is the path that
     // never gives up), so kafkajs' notice about limited idempotent retries is expected.
@@ -27,7 +28,7 @@ const kafkaLogCreator: logCreator = () => {
     const retried = level === logLevel.ERROR && message.startsWith('Response ');
     logger[quiet ? 'debug' : retried ? 'warn' : (LEVELS[level] ?? 'info')](rest, message);
   };
-};
+}
 
 export function createKafka(options: KafkaConnectionOptions): Kafka {
   return new Kafka({
@@ -35,7 +36,7 @@ export function createKafka(options: KafkaConnectionOptions): Kafka {
     brokers: options.brokers,
     // kafkajs logs every retriable protocol error at ERROR; WARN keeps real problems visible.
     logLevel: logLevel.WARN,
-    logCreator: kafkaLogCreator,
+    logCreator: kafkaLogCreator(options.logger ?? createLogger('kafkajs')),
     retry: { initialRetryTime: 100, retries: 8 },
   });
 }
