@@ -1,27 +1,43 @@
-import http from 'node:http';
-import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
-import { TimeoutMiddleware } from 'mappersmith/middleware/timeout';
-import type { Type } from 'avsc';
-import { MalformedMessageError, RegistryError, describe } from '../errors';
-import { compileAvroWriter, UnsupportedAvroTypeError, type AvroWriter } from '../events/avro-writer';
+import { Type } from 'avsc';
+import { z } from 'zod';
+import { ConfigError, MalformedMessageError, RegistryError, describe } from '../errors';
 import { findDefinitionByRecordName, getEventDefinition, type EventDefinition } from '../events/catalog';
 import type { EventType } from '../events/generated';
+import { createLogger, type Logger } from '../observability/logger';
+import { REGISTRY_ERROR_CODES, RegistryHttp, RegistryRequestError, isRegistryAnswer } from './registry-http';
+import { HEADER_LENGTH, MAGIC_BYTE, frame } from './wire-format';
 
-/**
- * Confluent wire format: magic byte 0, 4-byte big-endian schema id, Avro binary.
- * Subjects follow TopicRecordNameStrategy: `<topic>-<record full name>`.
- */
-const MAGIC_BYTE = 0;
-const HEADER_LENGTH = 5;
+export { frame };
 
-export type Compatibility = 'BACKWARD' | 'BACKWARD_TRANSITIVE' | 'FULL' | 'FULL_TRANSITIVE' | 'FORWARD' | 'FORWARD_TRANSITIVE';
+export const COMPATIBILITY_LEVELS = ['BACKWARD', 'BACKWARD_TRANSITIVE', 'FULL', 'FULL_TRANSITIVE', 'FORWARD', 'FORWARD_TRANSITIVE'] as const;
+export type Compatibility = (typeof COMPATIBILITY_LEVELS)[number];
 
 export interface EventRegistryOptions {
+  /** Base URL of the Confluent-compatible API, e.g. http://127.0.0.1:8081/apis/ccompat/v7. */
   url: string;
   /** Register a schema on first use instead of requiring `tidings schemas register`. Default false. */
   autoRegister?: boolean;
+  /** Set on every subject this registry registers. Default BACKWARD. */
   compatibility?: Compatibility;
+  /** Per registry request, reading the answer included. Default 10 s. */
+  requestTimeoutMs?: number;
+  /** Retries of a request that failed transiently (network, timeout, 5xx, 429). Default 3 attempts, 200 ms doubling to 2 s. */
+  retry?: { maxAttempts: number; initialMs: number; maxMs: number };
+  logger?: Logger;
 }
+
+const positiveInt = z.number().int().positive();
+const optionsSchema = z.object({
+  url: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }),
+  autoRegister: z.boolean().default(false),
+  compatibility: z.enum(COMPATIBILITY_LEVELS).default('BACKWARD'),
+  // setTimeout's ceiling.
+  requestTimeoutMs: positiveInt.max(2 ** 31 - 1).default(10_000),
+  retry: z
+    .object({ maxAttempts: positiveInt, initialMs: positiveInt, maxMs: positiveInt })
+    .default({ maxAttempts: 3, initialMs: 200, maxMs: 2_000 }),
+});
+type Settings = z.infer<typeof optionsSchema>;
 
 export interface DecodedEvent {
   schemaId: number;
@@ -29,61 +45,111 @@ export interface DecodedEvent {
   payload: Record<string, unknown>;
 }
 
-export function subjectFor(topic: string, definition: EventDefinition): string {
+/** What the registry says of a schema proposed for a subject. */
+export interface CompatibilityVerdict {
+  compatible: boolean;
+  /** The registry's explanation of an incompatibility, when it gives one (Confluent does, Apicurio does not). */
+  reasons: string[];
+}
+
+interface Reader {
+  definition: EventDefinition;
+  read: (buf: Buffer) => Record<string, unknown>;
+}
+
+/** The subject of an event on `topic`, by TopicRecordNameStrategy: `<topic>-<record full name>`. */
+export function subjectFor(topic: string, definition: Pick<EventDefinition, 'recordName'>): string {
   return `${topic}-${definition.recordName}`;
 }
 
 export class EventRegistry {
-  private readonly client: SchemaRegistry;
+  private readonly settings: Settings;
+  private readonly http: RegistryHttp;
   private readonly ids = new Map<string, Promise<number>>();
-  private readonly readers = new Map<number, Promise<{ definition: EventDefinition; read: (buf: Buffer) => Record<string, unknown> }>>();
+  private readonly readers = new Map<number, Promise<Reader>>();
 
-  constructor(private readonly options: EventRegistryOptions) {
-    this.client = new SchemaRegistry({
-      host: options.url,
-      // No keep-alive: a request written to a socket the registry had just closed hung forever.
-      agent: new http.Agent({ keepAlive: false }),
-      // And no request may hang: a timeout becomes a retriable RegistryError.
-      middlewares: [TimeoutMiddleware(10_000)],
+  constructor(options: EventRegistryOptions) {
+    const { logger, ...rest } = options;
+    const parsed = optionsSchema.safeParse(rest);
+    if (!parsed.success) {
+      const problems = parsed.error.issues.map((i) => `${i.path.join('.')} ${i.message}`);
+      throw new ConfigError(`invalid schema registry options: ${problems.join('; ')}`);
+    }
+    this.settings = { ...parsed.data, url: parsed.data.url.replace(/\/+$/, '') };
+    this.http = new RegistryHttp({
+      url: this.settings.url,
+      requestTimeoutMs: this.settings.requestTimeoutMs,
+      retry: this.settings.retry,
+      logger: logger ?? createLogger('registry'),
     });
   }
 
   get url(): string {
-    return this.options.url;
+    return this.settings.url;
   }
 
   /** Registers the schema of `type` under `<topic>-<record>` with the configured compatibility. */
   async register(type: EventType, topic: string): Promise<{ subject: string; id: number }> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.registerOnce(type, topic);
-      } catch (error) {
-        // Registering is idempotent, so a timed-out or failed attempt can simply be repeated.
-        if (!(error instanceof RegistryError) || !error.retriable || attempt >= 3) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
-      }
+    const definition = getEventDefinition(type);
+    const registered = await this.registerSchema(subjectFor(topic, definition), definition.schema);
+    // Only this build's schema may label what `encode` writes.
+    this.ids.set(registered.subject, Promise.resolve(registered.id));
+    return registered;
+  }
+
+  /**
+   * Registers `schema` under `subject` and sets the subject's compatibility. Both calls are
+   * idempotent and made on every registration, so concurrent registrations agree and one
+   * interrupted between them is completed by the next. The compatibility is set first: a
+   * subject never exists without it, and a new version is checked against it. A schema the
+   * registry refuses (incompatible: HTTP 409) is a non-retriable RegistryError with its reason.
+   */
+  async registerSchema(subject: string, schema: object): Promise<{ subject: string; id: number }> {
+    await this.setCompatibility(subject);
+    const { id } = await this.http.call<{ id: number }>(`registering ${subject}`, 'POST', `/subjects/${encodeURIComponent(subject)}/versions`, {
+      schema: JSON.stringify(schema),
+    });
+    return { subject, id };
+  }
+
+  private async setCompatibility(subject: string): Promise<void> {
+    const put = (): Promise<unknown> =>
+      this.http.call(`setting the compatibility of ${subject}`, 'PUT', `/config/${encodeURIComponent(subject)}`, { compatibility: this.settings.compatibility });
+    try {
+      await put();
+    } catch (error) {
+      // Apicurio creates a subject's rule on the first PUT; of two at once, one is refused with
+      // 409 ("rule already exists"). The rule exists now, so a second PUT updates it.
+      if (!(error instanceof RegistryRequestError && error.status === 409)) throw error;
+      await put();
     }
   }
 
-  private async registerOnce(type: EventType, topic: string): Promise<{ subject: string; id: number }> {
-    const definition = getEventDefinition(type);
-    const subject = subjectFor(topic, definition);
+  /** Whether `schema` could be registered under `subject` now, without registering it. A subject that does not exist accepts anything. */
+  async checkCompatibility(subject: string, schema: object): Promise<CompatibilityVerdict> {
     try {
-      const { id } = await this.client.register({ type: SchemaType.AVRO, schema: JSON.stringify(definition.schema) }, { subject });
-      // Set here rather than through the client, whose read-then-write check fails when a
-      // retried registration finds the registry's default already answering for the subject.
-      const level = this.options.compatibility ?? 'BACKWARD';
-      const response = await fetch(`${this.options.url}/config/${encodeURIComponent(subject)}`, {
-        method: 'PUT',
-        headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
-        body: JSON.stringify({ compatibility: COMPATIBILITY[level] }),
-        signal: AbortSignal.timeout(10_000),
-      });
-      if (!response.ok) throw Object.assign(new Error(`setting compatibility of ${subject}: HTTP ${response.status}`), { status: response.status });
-      this.ids.set(subject, Promise.resolve(id));
-      return { subject, id };
+      const verdict = await this.http.call<{ is_compatible: boolean; messages?: unknown }>(
+        `checking ${subject}`,
+        'POST',
+        `/compatibility/subjects/${encodeURIComponent(subject)}/versions/latest?verbose=true`,
+        { schema: JSON.stringify(schema) },
+      );
+      const reasons = Array.isArray(verdict.messages) ? verdict.messages.map(String) : [];
+      return { compatible: verdict.is_compatible === true, reasons };
     } catch (error) {
-      throw registryError(`registering ${subject}`, error);
+      if (isRegistryAnswer(error, REGISTRY_ERROR_CODES.subjectNotFound, REGISTRY_ERROR_CODES.versionNotFound)) return { compatible: true, reasons: [] };
+      throw error;
+    }
+  }
+
+  /** The id under which `schema` is registered in `subject`, or undefined if it is not. */
+  async findSchemaId(subject: string, schema: object): Promise<number | undefined> {
+    try {
+      const found = await this.http.call<{ id: number }>(`looking up ${subject}`, 'POST', `/subjects/${encodeURIComponent(subject)}`, { schema: JSON.stringify(schema) });
+      return found.id;
+    } catch (error) {
+      if (isRegistryAnswer(error, REGISTRY_ERROR_CODES.subjectNotFound, REGISTRY_ERROR_CODES.schemaNotFound)) return undefined;
+      throw error;
     }
   }
 
@@ -92,11 +158,15 @@ export class EventRegistry {
    * a test or benchmark removes its topics. Needs deletion enabled on the registry.
    */
   async deleteSubject(type: EventType, topic: string): Promise<void> {
-    const subject = encodeURIComponent(subjectFor(topic, getEventDefinition(type)));
-    this.ids.delete(subjectFor(topic, getEventDefinition(type)));
+    const subject = subjectFor(topic, getEventDefinition(type));
+    this.ids.delete(subject);
     for (const query of ['', '?permanent=true']) {
-      const response = await fetch(`${this.options.url}/subjects/${subject}${query}`, { method: 'DELETE' });
-      if (!response.ok && response.status !== 404) throw new RegistryError(`deleting ${decodeURIComponent(subject)} failed: HTTP ${response.status}`, { retriable: response.status >= 500 });
+      try {
+        await this.http.call(`deleting ${subject}`, 'DELETE', `/subjects/${encodeURIComponent(subject)}${query}`);
+      } catch (error) {
+        // Already gone (or already soft-deleted by an earlier, interrupted call).
+        if (!isRegistryAnswer(error, REGISTRY_ERROR_CODES.subjectNotFound, REGISTRY_ERROR_CODES.subjectSoftDeleted)) throw error;
+      }
     }
   }
 
@@ -123,6 +193,8 @@ export class EventRegistry {
   /**
    * Decodes a message value with the writer's schema (fetched by id, cached) resolved into
    * this build's reader schema, so events written by older or newer producers still decode.
+   * Bytes no schema of this build can read are a MalformedMessageError (dead-lettered); a
+   * registry that cannot be reached is a retriable RegistryError.
    */
   async decode(value: Buffer | null): Promise<DecodedEvent> {
     if (!value || value.length < HEADER_LENGTH) {
@@ -141,24 +213,15 @@ export class EventRegistry {
   }
 
   private async lookUp(type: EventType, topic: string, subject: string, definition: EventDefinition): Promise<number> {
-    if (this.options.autoRegister) return (await this.register(type, topic)).id;
-    try {
-      return await this.client.getRegistryIdBySchema(subject, {
-        type: SchemaType.AVRO,
-        schema: JSON.stringify(definition.schema),
-      });
-    } catch (error) {
-      if (isNotFound(error)) {
-        throw new RegistryError(
-          `schema of ${type} is not registered under subject "${subject}"; run \`tidings schemas register\``,
-          { retriable: false, cause: error },
-        );
-      }
-      throw registryError(`looking up ${subject}`, error);
+    if (this.settings.autoRegister) return (await this.register(type, topic)).id;
+    const id = await this.findSchemaId(subject, definition.schema);
+    if (id === undefined) {
+      throw new RegistryError(`schema of ${type} is not registered under subject "${subject}"; run \`tidings schemas register\``, { retriable: false });
     }
+    return id;
   }
 
-  private readerFor(schemaId: number): ReturnType<EventRegistry['buildReader']> {
+  private readerFor(schemaId: number): Promise<Reader> {
     let reader = this.readers.get(schemaId);
     if (!reader) {
       reader = this.buildReader(schemaId);
@@ -168,24 +231,29 @@ export class EventRegistry {
     return reader;
   }
 
-  private async buildReader(
-    schemaId: number,
-  ): Promise<{ definition: EventDefinition; read: (buf: Buffer) => Record<string, unknown> }> {
-    let writer: Type;
+  private async buildReader(schemaId: number): Promise<Reader> {
+    let answer: { schema: string; schemaType?: string };
     try {
-      // For Avro the client parses the writer schema into an avsc Type (and caches it by id).
-      writer = (await this.client.getSchema(schemaId)) as unknown as Type;
+      answer = await this.http.call(`fetching schema ${schemaId}`, 'GET', `/schemas/ids/${schemaId}`);
     } catch (error) {
-      if (isNotFound(error)) throw new MalformedMessageError(`schema id ${schemaId} is unknown to the registry`, error);
-      throw registryError(`fetching schema ${schemaId}`, error);
+      // Only the registry's own "no such schema" makes the record malformed; a bare 404 (a
+      // wrong URL, a proxy) is a misconfiguration, not a reason to dead-letter every record.
+      if (isRegistryAnswer(error, REGISTRY_ERROR_CODES.schemaNotFound)) throw new MalformedMessageError(`schema id ${schemaId} is unknown to the registry`, error);
+      throw error;
     }
-    const recordName = writer.name;
-    const definition = recordName ? findDefinitionByRecordName(recordName) : undefined;
+    const writer = parseWriter(schemaId, answer);
+    const definition = writer.name ? findDefinitionByRecordName(writer.name) : undefined;
     if (!definition) {
-      throw new MalformedMessageError(`schema ${schemaId} (${recordName ?? 'unnamed'}) is not a known Tidings event`);
+      throw new MalformedMessageError(`schema ${schemaId} (${writer.name ?? 'unnamed'}) is not a known Tidings event`);
     }
     const reader: Type = definition.avroType;
-    const resolver = reader.equals(writer) ? undefined : reader.createResolver(writer);
+    let resolver: ReturnType<Type['createResolver']> | undefined;
+    try {
+      resolver = reader.equals(writer) ? undefined : reader.createResolver(writer);
+    } catch (error) {
+      // Retrying cannot help: this writer's records can never be read as this build's event.
+      throw new MalformedMessageError(`schema ${schemaId} cannot be read as ${definition.recordName} by this build: ${describe(error)}`, error);
+    }
     return {
       definition,
       read: (buf) => {
@@ -196,74 +264,14 @@ export class EventRegistry {
   }
 }
 
-/**
- * Values are encoded straight into a shared slab and handed out as views of it: no
- * per-event scratch copy or second copy behind the header (half the cost of toBuffer +
- * copy). Like Node's own small-Buffer pool, a live value keeps its slab alive.
- */
-const SLAB_BYTES = 64 * 1024;
-let slab = Buffer.allocUnsafe(SLAB_BYTES);
-let slabOffset = 0;
-
-/** The generated writer of each type (it writes our events in half the time avsc takes); null: avsc writes it. */
-const writers = new WeakMap<Type, AvroWriter | null>();
-
-function writerFor(type: Type): AvroWriter | null {
-  let writer = writers.get(type);
-  if (writer === undefined) {
-    try {
-      writer = compileAvroWriter(type);
-    } catch (error) {
-      // A unit test compiles every event schema, so this only catches types from elsewhere.
-      if (!(error instanceof UnsupportedAvroTypeError)) throw error;
-      writer = null;
-    }
-    writers.set(type, writer);
+/** The writer schema of `schemaId` as an avsc type; one Avro cannot parse makes its records malformed. */
+function parseWriter(schemaId: number, answer: { schema: string; schemaType?: string }): Type {
+  if (answer.schemaType !== undefined && answer.schemaType !== 'AVRO') {
+    throw new MalformedMessageError(`schema ${schemaId} is a ${answer.schemaType} schema, not Avro`);
   }
-  return writer;
-}
-
-/** Writes the Avro body at `pos` in the slab; returns its end, past the slab's end if it did not fit. */
-function writeBody(type: Type, payload: unknown, pos: number): number {
-  const writer = writerFor(type);
-  if (writer !== null) {
-    try {
-      return writer(slab, pos, payload);
-    } catch {
-      // A value the writer leaves to avsc (invalid, or an avsc corner case): avsc encodes it
-      // exactly as it always has, or throws its own error.
-    }
+  try {
+    return Type.forSchema(JSON.parse(answer.schema) as Parameters<typeof Type.forSchema>[0]);
+  } catch (error) {
+    throw new MalformedMessageError(`schema ${schemaId} is not a readable Avro schema: ${describe(error)}`, error);
   }
-  const end = type.encode(payload, slab, pos);
-  return end < 0 ? slab.length - end : end;
-}
-
-export function frame(schemaId: number, type: Type, payload: unknown): Buffer {
-  const start = slabOffset;
-  const end = writeBody(type, payload, start + HEADER_LENGTH);
-  if (end > slab.length) {
-    // Did not fit: continue in a fresh slab big enough for this value.
-    slab = Buffer.allocUnsafe(Math.max(SLAB_BYTES, end - start));
-    slabOffset = 0;
-    return frame(schemaId, type, payload);
-  }
-  slab[start] = MAGIC_BYTE;
-  slab.writeInt32BE(schemaId, start + 1);
-  slabOffset = end;
-  return slab.subarray(start, end);
-}
-
-function isNotFound(error: unknown): boolean {
-  const status = (error as { status?: number }).status;
-  return status === 404 || /not found/i.test(describe(error));
-}
-
-function registryError(action: string, error: unknown): RegistryError {
-  const status = (error as { status?: number }).status;
-  // 4xx answers (other than throttling) will not change on retry; network errors and 5xx may.
-  // The client reports a dropped connection or a timeout as "status 400" with the socket
-  // error as its text, so those are recognised by that text (the error has no other type).
-  const networkFailure = /socket hang up|ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|Timeout \(\d+ms\)/i.test(describe(error));
-  const retriable = status === undefined || status >= 500 || status === 429 || networkFailure;
-  return new RegistryError(`${action} failed: ${describe(error)}`, { retriable, cause: error });
 }
