@@ -1,31 +1,18 @@
 import { ConsumerRuntime } from '../../src/consumer/consumer-runtime';
+import { readEnv } from '../../src/config/env';
 import { resolveEmailTemplatesDir } from '../../src/notifications/email/render';
-import { SmtpMailer } from '../../src/notifications/email/smtp-mailer';
+import type { FailoverProvider } from '../../src/notifications/providers/failover';
+import { createEmailChannel } from '../../src/notifications/providers/providers-from-env';
+import { createLogger } from '../../src/observability/logger';
 import type { Platform } from '../../src/platform';
-import { systemClock, type Clock } from '../../src/scheduler/clock';
 import { DailyDigestJobs } from '../../src/scheduler/daily-digests';
-import { defaultInstanceId, Dispatcher } from '../../src/scheduler/dispatcher';
-import { schedulerSettings, type SchedulerSettingsInput } from '../../src/scheduler/options';
+import { Dispatcher } from '../../src/scheduler/dispatcher';
+import { schedulerSettings, type SchedulerOptions } from '../../src/scheduler/options';
 import { RenewalReminderJobs } from '../../src/scheduler/renewal-reminders';
 import { ScheduledEmailRenderer } from '../../src/scheduler/scheduled-email';
 import { SchedulerHandler } from '../../src/scheduler/scheduler-handler';
 
-export const SCHEDULER_GROUP = 'tidings.scheduler';
-
-export interface SchedulerOptions extends SchedulerSettingsInput {
-  groupId?: string;
-  /** The time every due decision reads. Default the system clock; tests inject a manual one. */
-  clock?: Clock;
-  /** Recorded on claimed rows. Default host:pid:random. */
-  instanceId?: string;
-  chunkSize?: number;
-  /** Delay of each retry tier; default 10 s, 1 min, 10 min, 1 h. */
-  retryDelaysMs?: readonly number[];
-  outageBackoff?: { initialMs: number; maxMs: number };
-  sessionTimeoutMs?: number;
-  /** Email templates directory; default `TIDINGS_EMAIL_TEMPLATES`, else the bundled templates. */
-  emailTemplatesDir?: string;
-}
+export { SCHEDULER_GROUP, type SchedulerOptions } from '../../src/scheduler/options';
 
 export interface Scheduler {
   runtime: ConsumerRuntime;
@@ -36,42 +23,51 @@ export interface Scheduler {
 /**
  * The scheduler: a consumer group on payment.events that turns events into renewal
  * reminders and daily digest entries (exactly once, through the inbox), plus a dispatcher
- * that sends them when they fall due. Run more instances to scale: partitions are shared
- * and due rows are claimed with SKIP LOCKED, so each email goes out once.
+ * that sends them when they fall due, through the same email channel as event notifications.
+ * Run more instances to scale: partitions are shared and due rows are claimed with SKIP
+ * LOCKED, so each email goes out once. A bad option is refused here, before anything connects.
  */
 export async function startScheduler(platform: Platform, options: SchedulerOptions = {}): Promise<Scheduler> {
-  const { groupId, clock = systemClock, instanceId = defaultInstanceId(), chunkSize, retryDelaysMs, outageBackoff, sessionTimeoutMs, emailTemplatesDir, ...tuning } = options;
-  const settings = schedulerSettings({ ...tuning, outageBackoff });
-  const mailer = new SmtpMailer({ url: platform.endpoints.smtpUrl, from: platform.endpoints.mailFrom });
-  const renderer = new ScheduledEmailRenderer(resolveEmailTemplatesDir(emailTemplatesDir));
-  const dispatcher = new Dispatcher({
-    db: platform.db,
-    mailer,
-    clock,
-    settings,
-    instanceId,
-    jobs: [new RenewalReminderJobs(platform.db, renderer, instanceId), new DailyDigestJobs(platform.db, renderer, instanceId)],
-  });
+  const settings = schedulerSettings(options);
+  const { clock, instanceId } = settings;
+  const logger = settings.logger ?? createLogger('scheduler');
   const handler = new SchedulerHandler({
     clock,
     reminderLeadDays: settings.reminderLeadDays,
     digestHour: settings.digestHour,
     onDueNow: () => dispatcher.wake(),
+    logger: logger.child({ component: 'handler' }),
   });
+  // Built (and its options checked) before the email channel, which would need closing.
   const runtime = new ConsumerRuntime({
     kafka: platform.kafka,
     db: platform.db,
     registry: platform.registry,
-    groupId: groupId ?? SCHEDULER_GROUP,
+    groupId: settings.groupId,
     name: 'scheduler',
     topics: [platform.topics.payment],
     // A cancellation must not overtake the creation it cancels while the creation is retried.
     orderedTopics: [platform.topics.payment],
-    retryDelaysMs,
-    outageBackoff,
-    sessionTimeoutMs,
+    retryDelaysMs: settings.retryDelaysMs,
+    outageBackoff: settings.outageBackoff,
+    sessionTimeoutMs: settings.sessionTimeoutMs,
     handler,
-    chunkSize,
+    chunkSize: settings.chunkSize,
+    logger: logger.child({ component: 'runtime' }),
+  });
+  const renderer = new ScheduledEmailRenderer(resolveEmailTemplatesDir(settings.emailTemplatesDir));
+  let email = settings.email;
+  let ownEmail: FailoverProvider | undefined;
+  // As the notification consumer builds it: credentials from the environment, the SMTP server the platform's.
+  if (!email) email = ownEmail = createEmailChannel({ env: { ...readEnv(), SMTP_URL: platform.endpoints.smtpUrl, MAIL_FROM: platform.endpoints.mailFrom }, logger: logger.child({ component: 'email' }) });
+  const dispatcher = new Dispatcher({
+    db: platform.db,
+    email,
+    clock,
+    settings,
+    instanceId,
+    logger: logger.child({ component: 'dispatcher' }),
+    jobs: [new RenewalReminderJobs(platform.db, renderer, instanceId), new DailyDigestJobs(platform.db, renderer, instanceId)],
   });
   await runtime.start();
   dispatcher.start();
@@ -81,7 +77,7 @@ export async function startScheduler(platform: Platform, options: SchedulerOptio
     async stop() {
       await dispatcher.stop();
       await runtime.stop();
-      mailer.close();
+      await ownEmail?.close();
     },
   };
 }

@@ -24,6 +24,10 @@ export interface ConsumerStats {
   heldBack: number;
   chunks: number;
   infrastructureRetries: number;
+  /** Times this instance's consumers (main and retry groups) joined their group, the first join included. */
+  groupJoins: number;
+  /** Rebalances this instance's consumers went through after their first join. */
+  rebalances: number;
 }
 
 export interface Route {

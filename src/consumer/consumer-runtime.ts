@@ -5,17 +5,20 @@ import { ensureTopics } from '../kafka/topics';
 import { createLogger, type Logger } from '../observability/logger';
 import { faultPoint } from '../observability/fault-injection';
 import type { EventRegistry } from '../registry/event-registry';
-import { backoffDelay } from '../retry/backoff';
+import { retry, RetryAbortedError } from '../retry/retry';
+import { ChunkHeartbeat } from './chunk-heartbeat';
 import { ChunkProcessor, type ConsumerStats, type Lane, type Route } from './chunk-processor';
 import type { EventHandler } from './event-handler';
 import { dueAtOf } from './failure-headers';
 import { KeyHolds } from './key-holds';
 import { toInboundRecord } from './messages';
-import { DEFAULT_RETRY_DELAYS_MS, retryTopics, topologyTopicSpecs, type RetryTopology } from './retry-topology';
+import { retryTopic, retryTopics, topologyTopicSpecs, type RetryTopology } from './retry-topology';
+import { consumerRuntimeSettings, type RuntimeSettings } from './runtime-options';
 
 export type { ConsumerStats, Lane } from './chunk-processor';
 export type { DeliveryFailure, EventHandler } from './event-handler';
 
+/** Options of a consumer runtime; validated at construction (a bad value throws `ConfigError` naming it). */
 export interface ConsumerRuntimeOptions {
   kafka: Kafka;
   db: Db;
@@ -24,23 +27,31 @@ export interface ConsumerRuntimeOptions {
   groupId: string;
   /** Short name used in retry/DLQ topic names, e.g. `notification`. */
   name: string;
-  /** Source topics. */
+  /** Source topics (at least one). */
   topics: string[];
-  /** Sources whose keys stay in order through retries (later events wait behind a retried one). */
+  /** Sources (among `topics`) whose keys stay in order through retries (later events wait behind a retried one). */
   orderedTopics?: string[];
-  /** Delay of each retry tier. Default 10 s, 1 min, 10 min, 1 h. */
+  /** Delay of each retry tier, each 1 ms to 2^31-1 ms (24.8 days). Default 10 s, 1 min, 10 min, 1 h. */
   retryDelaysMs?: readonly number[];
   handler: EventHandler;
   /** Only these event types (a priority lane); the others are skipped. Default: all. */
   lane?: Lane;
-  /** Records per database transaction. Default 500. */
+  /** Records per database transaction, 1 to 10 000. Default 500. */
   chunkSize?: number;
   /** A new group starts at the beginning of its topics. Default true: no event is skipped. */
   fromBeginning?: boolean;
-  /** How long the broker waits for a silent member before reassigning its partitions. Default 30 s (broker minimum 6 s). */
+  /**
+   * How long the broker waits for a silent member before reassigning its partitions, 6 s to
+   * 30 min (the broker's default bounds). Default 30 s. Heartbeats go on while a chunk is processed.
+   */
   sessionTimeoutMs?: number;
   /** Backoff while PostgreSQL, the registry or the broker is unreachable. Default 200 ms doubling to 30 s. */
   outageBackoff?: { initialMs: number; maxMs: number };
+  /**
+   * A key hold (ordered topics) whose record has not come back from its tier for this long is
+   * released, with a log line. Longer than the longest retry delay; default twice it plus 10 min.
+   */
+  maxHoldAgeMs?: number;
   logger?: Logger;
 }
 
@@ -52,9 +63,23 @@ export interface ConsumerRuntimeOptions {
  * commit, failures routed to a retry tier or the DLQ, and only then the offset commit.
  */
 export class ConsumerRuntime {
-  readonly stats: ConsumerStats = { processed: 0, skipped: 0, duplicates: 0, malformed: 0, retried: 0, deadLettered: 0, heldBack: 0, chunks: 0, infrastructureRetries: 0 };
+  readonly stats: ConsumerStats = {
+    processed: 0,
+    skipped: 0,
+    duplicates: 0,
+    malformed: 0,
+    retried: 0,
+    deadLettered: 0,
+    heldBack: 0,
+    chunks: 0,
+    infrastructureRetries: 0,
+    groupJoins: 0,
+    rebalances: 0,
+  };
   readonly topology: RetryTopology;
   readonly holds: KeyHolds;
+  private readonly settings: RuntimeSettings;
+  private readonly heartbeatIntervalMs: number;
   private readonly logger: Logger;
   private readonly processor: ChunkProcessor;
   private readonly main: Consumer;
@@ -62,27 +87,35 @@ export class ConsumerRuntime {
   private readonly producer: Producer;
   private readonly resumeTimers = new Set<NodeJS.Timeout>();
   private running = false;
+  /** The main consumer has joined its group since the last start. */
+  private joined = false;
+  /** Aborted by `stop()`: ends an outage's backoff at once, leaving the chunk uncommitted for the next owner. */
+  private stopping = new AbortController();
 
   constructor(private readonly options: ConsumerRuntimeOptions) {
-    this.logger = options.logger ?? createLogger(`consumer:${options.groupId}`);
-    this.topology = { name: options.name, sources: options.topics, delaysMs: options.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS };
-    this.holds = new KeyHolds(options.db, options.groupId);
+    const { kafka: _kafka, db: _db, registry: _registry, handler: _handler, lane: _lane, logger: _logger, ...values } = options;
+    const settings = consumerRuntimeSettings(values);
+    this.settings = settings;
+    this.logger = options.logger ?? createLogger(`consumer:${settings.groupId}`);
+    this.topology = { name: settings.name, sources: settings.topics, delaysMs: settings.retryDelaysMs };
+    this.holds = new KeyHolds({ db: options.db, groupId: settings.groupId, tiers: settings.retryDelaysMs.length, maxAgeMs: settings.maxHoldAgeMs, logger: this.logger });
     this.processor = new ChunkProcessor({
       db: options.db,
       registry: options.registry,
-      groupId: options.groupId,
+      groupId: settings.groupId,
       topology: this.topology,
-      orderedSources: new Set(options.orderedTopics ?? []),
+      orderedSources: new Set(settings.orderedTopics),
       holds: this.holds,
       handler: options.handler,
       lane: options.lane,
       logger: this.logger,
       stats: this.stats,
     });
-    const sessionTimeout = options.sessionTimeoutMs ?? 30_000;
+    const sessionTimeout = settings.sessionTimeoutMs;
+    this.heartbeatIntervalMs = Math.min(3_000, Math.floor(sessionTimeout / 3));
     const consumerOptions = {
       sessionTimeout,
-      heartbeatInterval: Math.min(3_000, Math.floor(sessionTimeout / 3)),
+      heartbeatInterval: this.heartbeatIntervalMs,
       maxBytesPerPartition: 1024 * 1024,
       // A fetch returns as soon as records arrive; this only bounds an idle fetch, which a
       // stopping consumer waits for (the 5 s default made every stop take about 5 s).
@@ -91,21 +124,32 @@ export class ConsumerRuntime {
       // runtime is stopping, a restart would only reconnect something being shut down.
       retry: { initialRetryTime: 100, retries: 8, restartOnFailure: async () => this.running },
     };
-    this.main = options.kafka.consumer({ ...consumerOptions, groupId: options.groupId });
-    this.retry = options.kafka.consumer({ ...consumerOptions, groupId: `${options.groupId}.retry` });
+    this.main = options.kafka.consumer({ ...consumerOptions, groupId: settings.groupId });
+    this.retry = options.kafka.consumer({ ...consumerOptions, groupId: `${settings.groupId}.retry` });
+    for (const consumer of [this.main, this.retry]) {
+      consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+        this.stats.groupJoins++;
+        if (consumer === this.main) this.joined = true;
+        this.logger.info({ groupId: payload.groupId, memberId: payload.memberId, partitions: payload.memberAssignment }, 'joined the group');
+      });
+      consumer.on(consumer.events.REBALANCING, () => {
+        this.stats.rebalances++;
+      });
+    }
     this.producer = options.kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
   }
 
   get groupId(): string {
-    return this.options.groupId;
+    return this.settings.groupId;
   }
 
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
+    this.stopping = new AbortController();
     await this.ensureTopology();
     await this.producer.connect();
-    const fromBeginning = this.options.fromBeginning ?? true;
+    const fromBeginning = this.settings.fromBeginning;
     await Promise.all([this.main.connect(), this.retry.connect()]);
     await this.main.subscribe({ topics: this.topology.sources, fromBeginning });
     await this.retry.subscribe({ topics: retryTopics(this.topology), fromBeginning: true });
@@ -114,8 +158,9 @@ export class ConsumerRuntime {
     await this.retry.run({ ...run, eachBatch: (payload) => this.onBatch(payload, true) });
   }
 
-  /** Resolves once the main consumer has joined its group. */
+  /** Resolves once the main consumer has joined its group (at once if it already has). */
   async waitForAssignment(timeoutMs = 30_000): Promise<void> {
+    if (this.joined) return;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${this.groupId} not assigned after ${timeoutMs} ms`)), timeoutMs);
       const remove = this.main.on(this.main.events.GROUP_JOIN, () => {
@@ -130,6 +175,8 @@ export class ConsumerRuntime {
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
+    this.joined = false;
+    this.stopping.abort();
     for (const timer of this.resumeTimers) clearTimeout(timer);
     this.resumeTimers.clear();
     await Promise.all([this.main.disconnect(), this.retry.disconnect()]);
@@ -139,18 +186,25 @@ export class ConsumerRuntime {
   private async ensureTopology(): Promise<void> {
     const admin = this.options.kafka.admin();
     await admin.connect();
+    let created: string[];
     try {
       const { topics } = await admin.fetchTopicMetadata({ topics: this.topology.sources });
       const partitions = new Map(topics.map((t) => [t.name, t.partitions.length]));
-      await ensureTopics(admin, topologyTopicSpecs(this.topology, (source) => partitions.get(source) ?? 1));
+      created = await ensureTopics(admin, topologyTopicSpecs(this.topology, (source) => partitions.get(source) ?? 1));
     } finally {
       await admin.disconnect();
     }
+    // A tier topic created now (first start, or deleted since) holds nothing: a line headed by
+    // a record that was in it would wait for good.
+    const emptied = this.topology.sources.flatMap((source) =>
+      this.topology.delaysMs.map((_, i) => ({ source, tier: i + 1 })).filter((t) => created.includes(retryTopic(this.topology, source, t.tier))),
+    );
+    await this.holds.releaseUnreachable(emptied);
   }
 
   private async onBatch(payload: EachBatchPayload, isRetryTier: boolean): Promise<void> {
     const { batch, heartbeat, resolveOffset, commitOffsetsIfNecessary, isRunning, isStale, pause } = payload;
-    const chunkSize = this.options.chunkSize ?? 500;
+    const chunkSize = this.settings.chunkSize;
     let messages = batch.messages;
     if (isRetryTier) {
       // Records in a tier are due in order; stop at the first one that is not due yet and
@@ -172,8 +226,20 @@ export class ConsumerRuntime {
       if (!isRunning() || isStale()) return;
       const slice = messages.slice(start, start + chunkSize);
       const records = slice.map((m) => toInboundRecord(batch.topic, batch.partition, m));
-      const done = await this.untilDone(() => this.processAndRoute(records), heartbeat, isRunning);
+      // kafkajs heartbeats only between batches: without this a chunk longer than the session
+      // timeout gets the member evicted and its partitions (this chunk too) handed to another.
+      const liveness = new ChunkHeartbeat(heartbeat, this.heartbeatIntervalMs, this.logger, this.stopping.signal).start();
+      let done: boolean;
+      try {
+        done = await this.untilDone(() => this.processAndRoute(records), liveness.signal);
+      } finally {
+        await liveness.stop();
+      }
+      // Stopping, or the group rebalanced during an outage: the chunk is left uncommitted to its next owner.
       if (!done) return;
+      // Evicted (or the partition was re-sought) while the chunk ran: the partition may already be
+      // another member's, which reprocesses the chunk (the inbox and the ledger claims make that harmless).
+      if (liveness.membership === 'fenced' || isStale()) return;
       const last = slice[slice.length - 1]!;
       faultPoint('consumer.before-offset-commit');
       resolveOffset(last.offset);
@@ -181,6 +247,8 @@ export class ConsumerRuntime {
       await commitOffsetsIfNecessary({
         topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() }] }],
       });
+      // A rebalance waits for this member: rejoin now rather than after the rest of the batch.
+      if (liveness.membership === 'rebalancing') return;
       await heartbeat();
     }
   }
@@ -201,28 +269,23 @@ export class ConsumerRuntime {
   /**
    * Runs `work` until it succeeds. A failure here is an outage (PostgreSQL, the registry or
    * the broker): the chunk is retried as it is with backoff, never skipped or dead-lettered.
-   * Returns false if the consumer is stopping.
+   * Returns false if `signal` ended the wait (the runtime is stopping or the group rebalancing).
    */
-  private async untilDone(work: () => Promise<void>, heartbeat: () => Promise<void>, isRunning: () => boolean): Promise<boolean> {
-    const backoff = this.options.outageBackoff ?? { initialMs: 200, maxMs: 30_000 };
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await work();
-        return true;
-      } catch (error) {
-        this.stats.infrastructureRetries++;
-        const wait = backoffDelay(attempt, backoff.initialMs, backoff.maxMs);
-        this.logger.warn({ attempt: attempt + 1, retryInMs: wait, error: describe(error) }, 'chunk failed: infrastructure unavailable, retrying the same chunk');
-        await sleepWhileRunning(wait, isRunning);
-        if (!isRunning()) return false;
-        // Keeps the group membership through long outages; a rebalance ends this chunk's ownership.
-        await heartbeat();
-      }
+  private async untilDone(work: () => Promise<void>, signal: AbortSignal): Promise<boolean> {
+    try {
+      await retry(work, {
+        what: 'chunk',
+        ...this.settings.outageBackoff,
+        signal,
+        onRetry: (error, attempt, delayMs) => {
+          this.stats.infrastructureRetries++;
+          this.logger.warn({ attempt: attempt + 1, retryInMs: delayMs, error: describe(error) }, 'chunk failed: infrastructure unavailable, retrying the same chunk');
+        },
+      });
+      return true;
+    } catch (error) {
+      if (error instanceof RetryAbortedError) return false;
+      throw error;
     }
   }
-}
-
-async function sleepWhileRunning(ms: number, isRunning: () => boolean): Promise<void> {
-  const until = Date.now() + ms;
-  while (Date.now() < until && isRunning()) await new Promise((r) => setTimeout(r, Math.min(250, until - Date.now())));
 }

@@ -46,12 +46,23 @@ export function roleOf(topology: RetryTopology, topic: string): TopicRole {
   throw new Error(`topic ${topic} is not part of the ${topology.name} topology`);
 }
 
+const WEEK_MS = 7 * 24 * 60 * 60 * 1000;
+
+/**
+ * How long a tier keeps its records: well past its delay, so a record waiting for its due
+ * time (or a line of held records behind it) is never deleted by the broker's default
+ * retention first. At least a week, to ride out a consumer that is down for days.
+ */
+export function tierRetentionMs(delayMs: number): number {
+  return Math.max(WEEK_MS, 3 * delayMs);
+}
+
 /** Tier and DLQ topics, with as many partitions as their source so keys keep their order. */
 export function topologyTopicSpecs(topology: RetryTopology, partitionsOf: (source: string) => number): TopicSpec[] {
   return topology.sources.flatMap((source) => {
     const partitions = partitionsOf(source);
     return [
-      ...topology.delaysMs.map((_, i) => ({ topic: retryTopic(topology, source, i + 1), partitions })),
+      ...topology.delaysMs.map((delay, i) => ({ topic: retryTopic(topology, source, i + 1), partitions, minRetentionMs: tierRetentionMs(delay) })),
       // Dead letters are kept for review until someone redrives them.
       { topic: dlqTopic(topology, source), partitions, config: { 'retention.ms': '-1' } },
     ];

@@ -23,7 +23,11 @@ export interface TokenGrant {
   claims: { iss: string; aud: string; scope: string; iat: number; exp: number };
 }
 
-export type FcmFailure = { kind: 'unavailable' } | { kind: 'quota_exceeded' };
+/**
+ * What to answer instead of accepting: a 503 UNAVAILABLE or 429 QUOTA_EXCEEDED send, a 400
+ * INVALID_ARGUMENT send, or a token endpoint answering 503.
+ */
+export type FcmFailure = { kind: 'unavailable' } | { kind: 'quota_exceeded' } | { kind: 'invalid_argument' } | { kind: 'token_endpoint_unavailable' };
 
 /** What the Firebase console hands out, pointed at this server's token endpoint. */
 export interface LocalServiceAccount {
@@ -88,7 +92,7 @@ export class LocalFcm {
     this.unregistered.add(token);
   }
 
-  /** Fail every send from now on; `undefined` accepts again. */
+  /** Fail every send (or token exchange) from now on; `undefined` accepts again. */
   fail(failure: FcmFailure | undefined): void {
     this.failure = failure;
   }
@@ -110,6 +114,7 @@ export class LocalFcm {
   }
 
   private grant(body: string): JsonReply {
+    if (this.failure?.kind === 'token_endpoint_unavailable') return { status: 503, body: { error: 'temporarily_unavailable', error_description: 'try again later' } };
     const form = new URLSearchParams(body);
     const refuse = (description: string): JsonReply => ({ status: 400, body: { error: 'invalid_grant', error_description: description } });
     if (form.get('grant_type') !== JWT_BEARER) return { status: 400, body: { error: 'unsupported_grant_type', error_description: 'expected a JWT bearer grant' } };
@@ -146,6 +151,8 @@ export class LocalFcm {
     }
     if (this.failure?.kind === 'unavailable') return fcmError(503, 'UNAVAILABLE', 'The service is currently unavailable.', 'UNAVAILABLE');
     if (this.failure?.kind === 'quota_exceeded') return fcmError(429, 'RESOURCE_EXHAUSTED', 'Quota exceeded.', 'QUOTA_EXCEEDED');
+    // FCM's answer to a malformed token, and (with another message) to a malformed payload.
+    if (this.failure?.kind === 'invalid_argument') return fcmError(400, 'INVALID_ARGUMENT', 'The registration token is not a valid FCM registration token', 'INVALID_ARGUMENT');
     if (this.unregistered.has(token)) return fcmError(404, 'NOT_FOUND', 'Requested entity was not found.', 'UNREGISTERED');
     this.messages.push({
       token,

@@ -43,11 +43,11 @@ interface OpenedDigest {
  * The upsert locks the digest row until this transaction ends, and the dispatcher claims
  * with SKIP LOCKED, so an entry is either committed before its digest is claimed (and is
  * in it) or sees it claimed or sent. Then, rather than be lost, it joins the user's next
- * open digest (today's, by the scheduler's clock), flagged as late.
+ * open digest (today's, by the scheduler's clock), flagged as late. Returns how many did.
  */
-export async function addToDigests(trx: Trx, events: EventRecord[], now: number, digestHour: number): Promise<void> {
+export async function addToDigests(trx: Trx, events: EventRecord[], now: number, digestHour: number): Promise<number> {
   const lines = events.filter((e): e is EventRecord & { type: PaymentEventType } => isPaymentEventType(e.type));
-  if (lines.length === 0) return;
+  if (lines.length === 0) return 0;
   const keys = new Map<string, DigestKey>();
   const keyOf = new Map<EventRecord, string>();
   for (const record of lines) {
@@ -82,6 +82,7 @@ export async function addToDigests(trx: Trx, events: EventRecord[], now: number,
     });
   }
   await trx(DIGEST_ENTRIES_TABLE).insert(entries).onConflict('event_id').ignore();
+  return entries.filter((e) => e.late).length;
 }
 
 function zoneOf(recipient: Contact): string {
@@ -216,6 +217,6 @@ export class DailyDigestJobs implements ScheduledJobKind {
       },
       { locale: digest.locale, timeZone: digest.time_zone },
     );
-    return { deliveryId, kind: 'DAILY_DIGEST', to: digest.recipient_email, email };
+    return { deliveryId, kind: 'DAILY_DIGEST', userId: digest.user_id, to: digest.recipient_email, email };
   }
 }

@@ -1,11 +1,11 @@
-import { randomBytes } from 'node:crypto';
-import os from 'node:os';
-import { backoffDelay } from '../retry/backoff';
 import type { Db } from '../db/database';
 import { TemplateRenderError, TidingsError, describe } from '../errors';
-import type { SmtpMailer } from '../notifications/email/smtp-mailer';
+import type { OutboundMessage } from '../notifications/channels/channel';
+import type { ChannelSender } from '../notifications/channels/channel-sender';
 import { faultPoint } from '../observability/fault-injection';
 import { createLogger, type Logger } from '../observability/logger';
+import { backoffDelay } from '../retry/backoff';
+import { retry, RetryAbortedError, sleep } from '../retry/retry';
 import type { Clock } from './clock';
 import type { ClaimedJob } from './due-queue';
 import type { SchedulerSettings } from './options';
@@ -14,12 +14,13 @@ import type { ScheduledDelivery, ScheduledJobKind } from './scheduled-job';
 
 export interface DispatcherOptions {
   db: Db;
-  mailer: SmtpMailer;
+  /** The email channel (failover over the configured providers), the one event notifications use. */
+  email: ChannelSender;
   jobs: ScheduledJobKind[];
   clock: Clock;
-  settings: SchedulerSettings;
-  /** Recorded on claimed rows. Default host:pid:random. */
-  instanceId?: string;
+  settings: Pick<SchedulerSettings, 'pollIntervalMs' | 'batchSize' | 'leaseMs' | 'maxAttempts' | 'retryDelayMs' | 'maxRetryDelayMs' | 'outageBackoff'>;
+  /** Recorded on claimed rows. */
+  instanceId: string;
   logger?: Logger;
 }
 
@@ -37,16 +38,14 @@ export interface DispatcherStats {
   ticks: number;
   /** Dispatcher rounds that failed on the database, each retried after a backoff. */
   outages: number;
-}
-
-/** Identifies one dispatcher process in `claimed_by`. */
-export function defaultInstanceId(): string {
-  return `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  /** Retries of recording an accepted email in the ledger (database unreachable after the send). */
+  ledgerRetries: number;
 }
 
 /**
  * Sends due scheduled emails. Each round claims due jobs of every kind in small batches
- * (SKIP LOCKED, with a lease), sends each through the ledger, and marks it; then it sleeps
+ * (SKIP LOCKED, with a lease), sends each through the email channel (failover, circuit
+ * breakers) and the ledger, records every provider attempt, and marks the job; then it sleeps
  * until the next job is due or `pollIntervalMs`, whichever is sooner, or until `wake()`.
  *
  * Exactly one email per job with any number of instances: a job is claimed by one instance
@@ -62,31 +61,32 @@ export class Dispatcher {
   readonly instanceId: string;
   private readonly logger: Logger;
   private readonly ledger: ScheduledLedger;
-  private readonly messageIdDomain: string;
-  private running = false;
   private loop: Promise<void> | undefined;
-  private interrupt: (() => void) | undefined;
+  /** Aborted by stop(): ends a backoff, a pause or a retried ledger write at once. */
+  private stopping: AbortController | undefined;
+  private wakeUp = new AbortController();
   private woken = false;
 
   constructor(private readonly options: DispatcherOptions) {
-    this.instanceId = options.instanceId ?? defaultInstanceId();
+    this.instanceId = options.instanceId;
     this.logger = options.logger ?? createLogger('scheduler:dispatcher');
     this.ledger = new ScheduledLedger(options.db);
-    this.messageIdDomain = /@([A-Za-z0-9.-]+)/.exec(options.mailer.from)?.[1] ?? 'tidings.local';
-    this.stats = { sent: Object.fromEntries(options.jobs.map((k) => [k.name, 0])), alreadySent: 0, sendRetries: 0, gaveUp: 0, expired: 0, ticks: 0, outages: 0 };
+    this.stats = { sent: Object.fromEntries(options.jobs.map((k) => [k.name, 0])), alreadySent: 0, sendRetries: 0, gaveUp: 0, expired: 0, ticks: 0, outages: 0, ledgerRetries: 0 };
   }
 
   /** Starts the loop. Idempotent. */
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loop = this.run();
+    if (this.loop) return;
+    this.stopping = new AbortController();
+    this.loop = this.run(this.stopping.signal);
   }
 
-  /** Finishes the round in progress, then returns. Idempotent. */
+  /**
+   * Ends the loop and returns once it has: at once from a pause or an outage backoff, after
+   * the send in progress otherwise. Idempotent.
+   */
   async stop(): Promise<void> {
-    this.running = false;
-    this.interrupt?.();
+    this.stopping?.abort();
     await this.loop;
     this.loop = undefined;
   }
@@ -94,7 +94,7 @@ export class Dispatcher {
   /** Looks for due work now instead of at the next poll (e.g. just after something due was scheduled). */
   wake(): void {
     this.woken = true;
-    this.interrupt?.();
+    this.wakeUp.abort();
   }
 
   /** One round: claims and sends everything due now. Returns how many emails the provider accepted, per job kind. */
@@ -118,22 +118,34 @@ export class Dispatcher {
     return sent;
   }
 
-  private async run(): Promise<void> {
-    let failures = 0;
-    while (this.running) {
+  private async run(signal: AbortSignal): Promise<void> {
+    const { initialMs, maxMs } = this.options.settings.outageBackoff;
+    while (!signal.aborted) {
+      this.woken = false;
+      let pauseMs: number;
       try {
-        this.woken = false;
-        await this.tick();
-        failures = 0;
-        await this.pause(await this.untilNextDue());
+        // A round that fails on the database is tried again after a backoff, until it passes or stop().
+        pauseMs = await retry(
+          async () => {
+            await this.tick();
+            return this.untilNextDue();
+          },
+          {
+            what: 'scheduler round',
+            initialMs,
+            maxMs,
+            signal,
+            onRetry: (error, attempt, delayMs) => {
+              this.stats.outages++;
+              this.logger.warn({ err: describe(error), attempt: attempt + 1, delayMs }, 'scheduler round failed; retrying after a backoff');
+            },
+          },
+        );
       } catch (error) {
-        if (!this.running) break;
-        this.stats.outages++;
-        const { initialMs, maxMs } = this.options.settings.outageBackoff;
-        const delayMs = backoffDelay(failures++, initialMs, maxMs);
-        this.logger.warn({ err: describe(error), delayMs }, 'scheduler round failed; retrying after a backoff');
-        await this.pause(delayMs);
+        if (error instanceof RetryAbortedError) return;
+        throw error;
       }
+      await this.pause(pauseMs, signal);
     }
   }
 
@@ -145,17 +157,13 @@ export class Dispatcher {
     return Number.isFinite(next) ? Math.max(25, Math.min(pollIntervalMs, next - this.options.clock.now())) : pollIntervalMs;
   }
 
-  private async pause(ms: number): Promise<void> {
-    if (!this.running || this.woken) return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done(): void {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.interrupt = done;
+  /** Waits `ms`, or less when woken or stopped. */
+  private async pause(ms: number, signal: AbortSignal): Promise<void> {
+    if (this.woken) return;
+    if (this.wakeUp.signal.aborted) this.wakeUp = new AbortController();
+    await sleep(ms, AbortSignal.any([signal, this.wakeUp.signal])).catch((error: unknown) => {
+      if (!(error instanceof RetryAbortedError)) throw error;
     });
-    this.interrupt = undefined;
   }
 
   /** Sends one claimed job; resolves true when the provider accepted an email. */
@@ -182,36 +190,60 @@ export class Dispatcher {
       await kind.queue.finish(job.id, entry.status);
       return false;
     }
-    const provider = this.options.mailer.name;
-    try {
-      const { messageId } = await this.options.mailer.send({
-        to: delivery.to,
-        ...delivery.email,
-        headers: { 'X-Tidings-Event-Id': delivery.deliveryId, 'X-Tidings-Event-Type': delivery.kind },
-        messageId: `<${delivery.deliveryId}.email@${this.messageIdDomain}>`,
-      });
+    const result = await this.options.email.sendWithAttempts(emailMessage(delivery));
+    if (result.receipt) {
       faultPoint('scheduler.after-provider-accepted');
-      await this.options.db.transaction(async (trx) => {
-        await this.ledger.record(entry, 'sent', { provider, messageId }, trx);
-        await kind.queue.finish(job.id, 'sent', { trx });
-      });
+      const messageId = result.receipt.providerMessageId;
+      // The provider has it: keep trying to record that through a database outage, so an
+      // outage (unlike a crash) never turns into a second send. stop() ends the wait; the job
+      // is then sent again after its lease, the window a crash leaves too.
+      await retry(
+        () =>
+          this.options.db.transaction(async (trx) => {
+            await this.ledger.record(entry, 'sent', { provider: result.provider, messageId, attempts: result.attempts }, trx);
+            await kind.queue.finish(job.id, 'sent', { trx });
+          }),
+        {
+          what: 'recording a sent scheduled email',
+          maxMs: 5_000,
+          signal: this.stopping?.signal,
+          onRetry: (error, attempt, delayMs) => {
+            this.stats.ledgerRetries++;
+            this.logger.warn({ job: job.id, attempt: attempt + 1, delayMs, err: describe(error) }, 'sent, but the ledger is unreachable; retrying the update');
+          },
+        },
+      );
       this.stats.sent[kind.name] = (this.stats.sent[kind.name] ?? 0) + 1;
       return true;
-    } catch (error) {
-      if (!(error instanceof TidingsError)) throw error;
-      const givingUp = !error.retriable || job.attempts >= this.options.settings.maxAttempts;
-      await this.ledger.record(entry, givingUp ? 'failed' : 'pending', { provider, error });
-      if (givingUp) {
-        this.stats.gaveUp++;
-        await kind.queue.finish(job.id, 'failed', { error: error.message });
-      } else {
-        this.stats.sendRetries++;
-        const { retryDelayMs, maxRetryDelayMs } = this.options.settings;
-        const delay = Math.min(maxRetryDelayMs, retryDelayMs * 2 ** (job.attempts - 1));
-        await kind.queue.release(job.id, this.options.clock.now() + delay, error.message);
-      }
-      this.logger.warn({ kind: kind.name, job: job.id, code: error.code, err: error.message, givingUp }, 'scheduled email not sent');
-      return false;
     }
+    const error = result.error;
+    const retriable = !(error instanceof TidingsError) || error.retriable;
+    const givingUp = !retriable || job.attempts >= this.options.settings.maxAttempts;
+    await this.options.db.transaction((trx) => this.ledger.record(entry, givingUp ? 'failed' : 'pending', { error, attempts: result.attempts }, trx));
+    if (givingUp) {
+      this.stats.gaveUp++;
+      await kind.queue.finish(job.id, 'failed', { error: describe(error) });
+    } else {
+      this.stats.sendRetries++;
+      const { retryDelayMs, maxRetryDelayMs } = this.options.settings;
+      await kind.queue.release(job.id, this.options.clock.now() + backoffDelay(job.attempts - 1, retryDelayMs, maxRetryDelayMs), describe(error));
+    }
+    this.logger.warn({ kind: kind.name, job: job.id, code: error instanceof TidingsError ? error.code : undefined, err: describe(error), givingUp }, 'scheduled email not sent');
+    return false;
   }
+}
+
+/** A scheduled email as the email channel takes it; the Message-ID derives from the delivery id. */
+function emailMessage(delivery: ScheduledDelivery): OutboundMessage {
+  return {
+    channel: 'email',
+    eventId: delivery.deliveryId,
+    userId: delivery.userId,
+    recipient: delivery.to,
+    title: delivery.email.subject,
+    text: delivery.email.text,
+    html: delivery.email.html,
+    data: { eventType: delivery.kind, eventId: delivery.deliveryId },
+    idempotencyKey: `${delivery.deliveryId}.email`,
+  };
 }

@@ -68,6 +68,7 @@ export async function cancelReminders(trx: Trx, event: SubscriptionCancelled): P
 interface ReminderRow {
   id: string;
   subscription_id: string;
+  user_id: string;
   recipient_email: string;
   recipient_name: string | null;
   locale: string;
@@ -109,6 +110,6 @@ export class RenewalReminderJobs implements ScheduledJobKind {
       },
       { locale: row.locale, timeZone: row.time_zone },
     );
-    return { deliveryId, kind: 'RENEWAL_REMINDER', to: row.recipient_email, email };
+    return { deliveryId, kind: 'RENEWAL_REMINDER', userId: row.user_id, to: row.recipient_email, email };
   }
 }

@@ -7,6 +7,7 @@ export interface ScheduledDelivery {
   deliveryId: string;
   /** Written to the ledger's `event_type` and the `X-Tidings-Event-Type` header. */
   kind: string;
+  userId: string;
   to: string;
   email: RenderedEmail;
 }

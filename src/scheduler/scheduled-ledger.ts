@@ -1,5 +1,7 @@
 import type { Db, Trx } from '../db/database';
 import { describe } from '../errors';
+import { attemptRows } from '../notifications/delivery-attempts';
+import type { FailoverResult } from '../notifications/providers/failover';
 import type { ScheduledDelivery } from './scheduled-job';
 
 export const EMAIL_CHANNEL = 'email';
@@ -16,7 +18,8 @@ export interface LedgerEntry {
  * The scheduler's side of the shared delivery ledger (unique per event id, channel and
  * recipient). A delivery's row is written `pending` before the send and `sent` after the
  * provider accepted, so a second claim of the same reminder or digest (after a crash or a
- * lease that ran out) finds it `sent` and sends nothing.
+ * lease that ran out) finds it `sent` and sends nothing. Each provider attempt gets a
+ * `delivery_attempts` row, as for event notifications.
  */
 export class ScheduledLedger {
   constructor(private readonly db: Db) {}
@@ -25,7 +28,7 @@ export class ScheduledLedger {
   async open(delivery: ScheduledDelivery): Promise<LedgerEntry> {
     const key = { event_id: delivery.deliveryId, channel: EMAIL_CHANNEL, recipient: delivery.to };
     await this.db('delivery_ledger')
-      .insert({ ...key, event_type: delivery.kind, status: 'pending', template_version: delivery.email.version })
+      .insert({ ...key, event_type: delivery.kind, user_id: delivery.userId, status: 'pending', template_version: delivery.email.version })
       .onConflict(['event_id', 'channel', 'recipient'])
       .ignore();
     const row = await this.db('delivery_ledger').where(key).first<{ id: string; status: LedgerStatus; attempts: number } | undefined>('id', 'status', 'attempts');
@@ -33,22 +36,28 @@ export class ScheduledLedger {
     return { id: String(row.id), status: row.status, attempts: row.attempts };
   }
 
+  /**
+   * Records the outcome of one send and its provider attempts. Only a row still `pending`
+   * changes, so a write retried after its commit was lost records nothing twice; false then.
+   */
   async record(
     entry: LedgerEntry,
     status: LedgerStatus,
-    outcome: { provider: string; messageId?: string; error?: unknown },
-    trx?: Trx,
-  ): Promise<void> {
-    const runner = trx ?? this.db;
-    await runner('delivery_ledger')
-      .where({ id: entry.id })
+    outcome: { provider?: string; messageId?: string; error?: unknown; attempts: FailoverResult['attempts'] },
+    trx: Trx,
+  ): Promise<boolean> {
+    const updated = await trx('delivery_ledger')
+      .where({ id: entry.id, status: 'pending' })
       .update({
         status,
-        provider: outcome.provider,
+        provider: outcome.provider ?? null,
         provider_message_id: outcome.messageId ?? null,
         attempts: entry.attempts + 1,
         error: outcome.error === undefined ? null : describe(outcome.error).slice(0, 2000),
-        updated_at: runner.fn.now(),
+        updated_at: trx.fn.now(),
       });
+    if (updated === 0) return false;
+    if (outcome.attempts.length > 0) await trx('delivery_attempts').insert(attemptRows(entry.id, outcome.attempts));
+    return true;
   }
 }

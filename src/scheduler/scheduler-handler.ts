@@ -2,6 +2,7 @@ import type { Trx } from '../db/database';
 import type { DeliveryFailure, EventHandler } from '../consumer/event-handler';
 import type { EventRecord } from '../consumer/messages';
 import type { SubscriptionCancelled, SubscriptionCreated, SubscriptionRenewed } from '../events/generated';
+import { createLogger, type Logger } from '../observability/logger';
 import type { Clock } from './clock';
 import { addToDigests } from './daily-digests';
 import { cancelReminders, remindAtOf, scheduleReminder } from './renewal-reminders';
@@ -12,6 +13,7 @@ export interface SchedulerHandlerOptions {
   digestHour: number;
   /** Called after a chunk that scheduled a reminder already due (a renewal sooner than the lead time). */
   onDueNow?: () => void;
+  logger?: Logger;
 }
 
 /**
@@ -21,8 +23,11 @@ export interface SchedulerHandlerOptions {
  */
 export class SchedulerHandler implements EventHandler {
   private dueNow = false;
+  private readonly logger: Logger;
 
-  constructor(private readonly options: SchedulerHandlerOptions) {}
+  constructor(private readonly options: SchedulerHandlerOptions) {
+    this.logger = options.logger ?? createLogger('scheduler:handler');
+  }
 
   async apply(events: EventRecord[], trx: Trx): Promise<void> {
     const now = this.options.clock.now();
@@ -36,7 +41,8 @@ export class SchedulerHandler implements EventHandler {
         await cancelReminders(trx, record.payload as unknown as SubscriptionCancelled);
       }
     }
-    await addToDigests(trx, events, now, this.options.digestHour);
+    const late = await addToDigests(trx, events, now, this.options.digestHour);
+    if (late > 0) this.logger.info({ late }, "payment events arrived after their day's digest was claimed; they join the user's next digest, flagged late");
   }
 
   async deliver(): Promise<DeliveryFailure[]> {

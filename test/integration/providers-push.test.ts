@@ -135,12 +135,40 @@ describe('push through firebase-admin (FCM v1) against a local OAuth + FCM endpo
     expect(fcmA.sendRequests - before).toBe(5);
   });
 
-  it('a key the OAuth endpoint does not accept is a non-retriable rejection', async () => {
+  it('400 INVALID_ARGUMENT is a permanent ProviderError, whatever its message says: the token is not condemned and no backup is tried', async () => {
+    await tokens.register('user-8', 'tok-questioned', 'android');
+    // FCM's text for a malformed token; the same code also means a malformed payload.
+    fcmA.fail({ kind: 'invalid_argument' });
+    const pushChannel = new FailoverProvider({ channel: 'push', providers: [fcm(fcmA, 'fcm-a'), fcm(fcmB, 'fcm-b')], deadRecipients: tokens, logger: quiet });
+    const before = [fcmA.sendRequests, fcmB.sendRequests];
+
+    const result = await pushChannel.sendWithAttempts(push('tok-questioned'));
+
+    expect(result.error).toBeInstanceOf(ProviderError);
+    expect(result.error).not.toBeInstanceOf(RecipientUnreachableError);
+    expect(result.error).toMatchObject({ retriable: false, message: expect.stringContaining('messaging/invalid-argument') });
+    expect(result.attempts.map((a) => [a.provider, a.status])).toEqual([['fcm-a', 'failed']]);
+    expect([fcmA.sendRequests, fcmB.sendRequests]).toEqual([before[0]! + 1, before[1]]);
+    expect(await tokens.isDead('tok-questioned')).toBe(false);
+  });
+
+  it('a key the OAuth endpoint does not accept (HTTP 400 invalid_grant) is a non-retriable rejection', async () => {
     const impostor = { ...fcmA.serviceAccount, private_key: fcmB.serviceAccount.private_key };
     const provider = new FcmPushProvider({ name: 'fcm-wrong-key', serviceAccount: impostor, baseUrl: fcmA.url });
     providers.push(provider);
-    await expect(provider.send(push('device-token-4'))).rejects.toMatchObject({ name: 'ProviderError', retriable: false, message: expect.stringContaining('invalid_grant') });
+    await expect(provider.send(push('device-token-4'))).rejects.toMatchObject({ name: 'ProviderError', retriable: false, message: expect.stringContaining('token exchange HTTP 400') });
     expect(fcmA.to('device-token-4')).toEqual([]);
+  });
+
+  it('an OAuth endpoint answering 503 is a retriable failure (the key is fine), and the next send goes through', async () => {
+    fcmA.fail({ kind: 'token_endpoint_unavailable' });
+    const provider = fcm(fcmA, 'fcm-token-outage');
+    await expect(provider.send(push('device-token-6'))).rejects.toMatchObject({ name: 'ProviderError', retriable: true, message: expect.stringContaining('token exchange HTTP 503') });
+    expect(fcmA.to('device-token-6')).toEqual([]);
+
+    fcmA.fail(undefined);
+    await provider.send(push('device-token-6'));
+    expect(fcmA.to('device-token-6')).toHaveLength(1);
   });
 
   it('is configured from FCM_SERVICE_ACCOUNT (inline JSON) and FCM_BASE_URL', async () => {

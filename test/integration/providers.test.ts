@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { AllProvidersFailedError, ProviderError, RecipientUnreachableError } from '../../src/errors';
+import { AllProvidersFailedError, ConfigError, ProviderError, RecipientUnreachableError } from '../../src/errors';
 import type { OutboundMessage, Provider } from '../../src/notifications/channels/channel';
 import { CircuitOpenError } from '../../src/notifications/providers/circuit-breaker';
 import { FailoverProvider } from '../../src/notifications/providers/failover';
@@ -221,6 +221,14 @@ describe('notification providers: SMTP and Twilio through their real clients, wi
       expect(trial.attempts).toEqual([{ provider: 'twilio-a', status: 'sent', latencyMs: expect.any(Number) }]);
       expect(twilioA.to('+15551230014')).toHaveLength(1);
       expect(sms.circuitState('twilio-a')).toBe('closed');
+    });
+
+    it('refuses bad circuit options at construction with a ConfigError naming the option', () => {
+      const build = (circuit: object) => () => new FailoverProvider({ channel: 'email', providers: [track(new SmtpProvider({ url: ctx.mail.url, from: FROM }))], circuit, logger: createLogger('test', 'silent') });
+      expect(build({ failureThreshold: 0 })).toThrow(ConfigError);
+      expect(build({ failureThreshold: 0 })).toThrow(/failureThreshold .*>=1/);
+      expect(build({ cooldownMs: -1 })).toThrow(/cooldownMs /);
+      expect(build({ cooldown: 1_000 })).toThrow(/Unrecognized key.*cooldown/);
     });
 
     it('when every provider fails or is skipped, the error is AllProvidersFailedError carrying each attempt', async () => {

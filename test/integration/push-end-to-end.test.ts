@@ -84,7 +84,8 @@ describe('push notifications: device registration and the push → SMS fallback'
   async function decided(eventId: string, rows: number): Promise<LedgerEntry[]> {
     return waitFor(`${rows} settled ledger rows for ${eventId}`, async () => {
       const found: LedgerEntry[] = await ctx.db('delivery_ledger').where({ event_id: eventId }).orderBy(['channel', 'recipient']);
-      return found.length === rows && found.every((r) => r.status !== 'pending') ? found : undefined;
+      // `sending`: claimed by a deliverer, the send not recorded yet.
+      return found.length === rows && found.every((r) => r.status !== 'pending' && r.status !== 'sending') ? found : undefined;
     });
   }
 

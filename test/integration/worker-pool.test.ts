@@ -1,4 +1,3 @@
-import { AssignerProtocol, type Admin } from 'kafkajs';
 import { startAnalyticsConsumer, type AnalyticsConsumer } from '../../consumers/analytics';
 import { startAuditConsumer, type AuditConsumer } from '../../consumers/audit';
 import { startNotificationConsumer, type NotificationConsumer } from '../../consumers/notification';
@@ -8,6 +7,7 @@ import type { EventType } from '../../src/events/generated';
 import { sampleEvent } from '../../src/events/samples';
 import { Platform } from '../../src/platform';
 import type { Publisher } from '../../src/producer/publisher';
+import { stableAssignments } from '../helpers/group-assignments';
 import { waitForGroupToCatchUp } from '../helpers/group-progress';
 import { createTestContext, type TestContext } from '../helpers/test-context';
 import { waitFor } from '../helpers/wait';
@@ -115,21 +115,3 @@ describe('consumer groups: publish-subscribe across groups, a worker pool within
     }
   });
 });
-
-/**
- * The group's current assignment as client id → `topic/partition` list, once the group is
- * stable with `members` members that each own at least one partition; otherwise undefined.
- */
-async function stableAssignments(admin: Admin, groupId: string, members: number): Promise<Map<string, string[]> | undefined> {
-  const { groups } = await admin.describeGroups([groupId]);
-  const group = groups[0];
-  if (!group || group.state !== 'Stable' || group.members.length !== members) return undefined;
-  const byClient = new Map<string, string[]>();
-  for (const member of group.members) {
-    const decoded = AssignerProtocol.MemberAssignment.decode(member.memberAssignment);
-    const partitions = Object.entries(decoded?.assignment ?? {}).flatMap(([topic, ps]) => ps.map((p) => `${topic}/${p}`));
-    if (partitions.length === 0) return undefined;
-    byClient.set(member.clientId, partitions);
-  }
-  return byClient;
-}

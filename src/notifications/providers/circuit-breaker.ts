@@ -1,4 +1,5 @@
-import { ProviderError, TidingsError } from '../../errors';
+import { z } from 'zod';
+import { ConfigError, ProviderError, TidingsError } from '../../errors';
 
 export type CircuitState = 'closed' | 'open' | 'half_open';
 
@@ -15,6 +16,15 @@ export interface CircuitBreakerOptions {
    */
   isFailure?: (error: unknown) => boolean;
 }
+
+const optionsSchema = z
+  .object({
+    failureThreshold: z.number().int().min(1).default(5),
+    cooldownMs: z.number().int().min(0).default(30_000),
+    now: z.custom<() => number>((v) => typeof v === 'function', { message: 'must be a function returning epoch ms' }).default(() => Date.now),
+    isFailure: z.custom<(error: unknown) => boolean>((v) => typeof v === 'function', { message: 'must be a function' }).optional(),
+  })
+  .strict();
 
 /** A call was refused because the provider's circuit is open. Retriable: the circuit closes again. */
 export class CircuitOpenError extends TidingsError {
@@ -50,18 +60,20 @@ export class CircuitBreaker {
   private openedAt = 0;
   private trialInFlight = false;
 
+  /** Throws ConfigError naming the bad option. */
   constructor(
     readonly name: string,
     options: CircuitBreakerOptions = {},
   ) {
-    const threshold = options.failureThreshold ?? 5;
-    const cooldown = options.cooldownMs ?? 30_000;
-    if (!Number.isInteger(threshold) || threshold < 1) throw new RangeError(`failureThreshold must be a whole number ≥ 1, got ${threshold}`);
-    if (!Number.isFinite(cooldown) || cooldown < 0) throw new RangeError(`cooldownMs must be ≥ 0, got ${cooldown}`);
-    this.failureThreshold = threshold;
-    this.cooldownMs = cooldown;
-    this.now = options.now ?? Date.now;
-    this.isFailure = options.isFailure ?? isProviderFailure;
+    const parsed = optionsSchema.safeParse(options);
+    if (!parsed.success) {
+      const problems = parsed.error.issues.map((i) => (i.path.length > 0 ? `${i.path.join('.')} ${i.message}` : i.message));
+      throw new ConfigError(`invalid circuit breaker options (${name}): ${problems.join('; ')}`);
+    }
+    this.failureThreshold = parsed.data.failureThreshold;
+    this.cooldownMs = parsed.data.cooldownMs;
+    this.now = parsed.data.now;
+    this.isFailure = parsed.data.isFailure ?? isProviderFailure;
   }
 
   /** The state as of now: an open circuit whose cool-down has passed reads as half-open. */

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { cert, deleteApp, initializeApp, type App, type ServiceAccount } from 'firebase-admin/app';
+import { cert, deleteApp, initializeApp, type App, type Credential, type GoogleOAuthAccessToken, type ServiceAccount } from 'firebase-admin/app';
 import { getMessaging, type Messaging } from 'firebase-admin/messaging';
 import { ConfigError, ProviderError, RecipientUnreachableError, describe } from '../../errors';
 import type { ChannelName, OutboundMessage, Provider, ProviderReceipt } from '../channels/channel';
@@ -35,6 +35,24 @@ export interface FcmPushOptions {
 const FCM_HOST = 'fcm.googleapis.com';
 const OAUTH_HOST = 'oauth2.googleapis.com';
 
+/**
+ * firebase-admin's codes (from FCM's error codes) that may pass on a later try: quota, an
+ * overloaded or failing service, no answer at all.
+ * https://firebase.google.com/docs/reference/fcm/rest/v1/ErrorCode
+ */
+const RETRIABLE_CODES: ReadonlySet<string> = new Set([
+  'messaging/message-rate-exceeded',
+  'messaging/device-message-rate-exceeded',
+  'messaging/server-unavailable',
+  'messaging/internal-error',
+  'messaging/unknown-error',
+  'app/network-error',
+  'app/network-timeout',
+]);
+
+/** Codes that say the token itself is dead: UNREGISTERED (the app was uninstalled) and the legacy InvalidRegistration. */
+const DEAD_TOKEN_CODES: ReadonlySet<string> = new Set(['messaging/registration-token-not-registered', 'messaging/invalid-registration-token']);
+
 /** Push notifications through firebase-admin's FCM v1 `messaging.send`. */
 export class FcmPushProvider implements Provider {
   readonly name: string;
@@ -43,6 +61,7 @@ export class FcmPushProvider implements Provider {
   private readonly messaging: Messaging;
   private readonly agent: HostRedirectAgent | undefined;
   private readonly keyDir: string | undefined;
+  private readonly credential: ObservedCredential;
 
   constructor(options: FcmPushOptions) {
     this.name = options.name ?? 'fcm';
@@ -50,7 +69,7 @@ export class FcmPushProvider implements Provider {
     // Several providers (primary, backup, tests) may live in one process: each gets its own app.
     const appName = `tidings-${this.name}-${randomUUID()}`;
     this.agent = options.baseUrl ? new HostRedirectAgent(localRoutes(options.baseUrl, account.token_uri)) : undefined;
-    let credential;
+    let credential: Credential;
     if (this.agent) {
       // firebase-admin hands its httpAgent to the OAuth client only when it loads the key from
       // a file (for an object it builds the client without transport options), so the token
@@ -68,7 +87,8 @@ export class FcmPushProvider implements Provider {
       };
       credential = cert(sdkAccount);
     }
-    this.app = initializeApp({ credential, projectId: options.projectId ?? account.project_id, httpAgent: this.agent }, appName);
+    this.credential = new ObservedCredential(credential);
+    this.app = initializeApp({ credential: this.credential, projectId: options.projectId ?? account.project_id, httpAgent: this.agent }, appName);
     this.messaging = getMessaging(this.app);
   }
 
@@ -94,40 +114,52 @@ export class FcmPushProvider implements Provider {
     if (this.keyDir) fs.rmSync(this.keyDir, { recursive: true, force: true });
   }
 
+  /** By firebase-admin's error code (FCM's error code) and, for the token exchange, its HTTP status. */
   private classify(error: unknown, recipient: string): Error {
     const code = (error as { code?: unknown }).code;
     const detail = describe(error);
     if (typeof code !== 'string') return new ProviderError(this.name, `send failed: ${detail}`, { retriable: true, cause: error });
-    switch (code) {
-      case 'messaging/registration-token-not-registered':
-      case 'messaging/invalid-registration-token':
-        return new RecipientUnreachableError(this.name, recipient, `push token is not registered (${code})`, error);
-      case 'messaging/invalid-argument':
-        // FCM reports a malformed token as INVALID_ARGUMENT too; only its message tells it
-        // from a bad payload, which must not kill the token.
-        return /registration token|message\.token/i.test(detail)
-          ? new RecipientUnreachableError(this.name, recipient, `push token is invalid (${code})`, error)
-          : new ProviderError(this.name, `${code}: ${detail}`, { retriable: false, cause: error });
-      case 'messaging/message-rate-exceeded':
-      case 'messaging/device-message-rate-exceeded':
-      case 'messaging/server-unavailable':
-      case 'messaging/internal-error':
-      case 'messaging/unknown-error':
-      case 'app/network-error':
-      case 'app/network-timeout':
-        return new ProviderError(this.name, `${code}: ${detail}`, { retriable: true, cause: error });
-      case 'app/invalid-credential':
-        // firebase-admin flattens the token exchange's failure into this one code: an OAuth
-        // refusal is a configuration problem, anything else (no answer, 5xx) may pass.
-        return new ProviderError(this.name, `${code}: ${detail}`, {
-          retriable: !/invalid_grant|invalid_client|unauthorized_client|access_denied/.test(detail),
-          cause: error,
-        });
-      default:
-        // authentication-error, third-party-auth-error, mismatched-credential, invalid payloads.
-        return new ProviderError(this.name, `${code}: ${detail}`, { retriable: false, cause: error });
+    if (DEAD_TOKEN_CODES.has(code)) return new RecipientUnreachableError(this.name, recipient, `push token is not registered (${code})`, error);
+    if (RETRIABLE_CODES.has(code)) return new ProviderError(this.name, `${code}: ${detail}`, { retriable: true, cause: error });
+    if (code === 'app/invalid-credential') {
+      // firebase-admin flattens every failed token exchange into this code; the exchange's own
+      // HTTP status tells a refused key (4xx: configuration) from an outage (none, 429, 5xx).
+      const status = httpStatusOf(this.credential.lastFailure);
+      const retriable = this.credential.lastFailure !== undefined && (status === undefined || status === 429 || status >= 500);
+      return new ProviderError(this.name, `${code}${status === undefined ? '' : ` (token exchange HTTP ${status})`}: ${detail}`, { retriable, cause: error });
+    }
+    // INVALID_ARGUMENT (a malformed payload, or a malformed token: FCM gives both the same code,
+    // so the token is not condemned on it), authentication and sender mismatches: resending
+    // the same message cannot succeed.
+    return new ProviderError(this.name, `${code}: ${detail}`, { retriable: false, cause: error });
+  }
+}
+
+/**
+ * The service account credential, keeping the last token exchange failure as the OAuth
+ * client threw it (with its HTTP response), before firebase-admin reduces it to text.
+ */
+class ObservedCredential implements Credential {
+  lastFailure: unknown;
+
+  constructor(private readonly inner: Credential) {}
+
+  async getAccessToken(): Promise<GoogleOAuthAccessToken> {
+    try {
+      const token = await this.inner.getAccessToken();
+      this.lastFailure = undefined;
+      return token;
+    } catch (error) {
+      this.lastFailure = error;
+      throw error;
     }
   }
+}
+
+/** The HTTP status of a failed request made by google-auth-library (a GaxiosError), if it got an answer. */
+function httpStatusOf(error: unknown): number | undefined {
+  const status = (error as { response?: { status?: unknown } } | undefined)?.response?.status;
+  return typeof status === 'number' ? status : undefined;
 }
 
 function localRoutes(baseUrl: string, tokenUri: string | undefined): Record<string, string> {

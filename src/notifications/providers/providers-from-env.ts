@@ -28,6 +28,20 @@ export interface ProvidersFromEnvOptions {
 }
 
 /**
+ * The email channel from the environment: SMTP_URL as `smtp-primary`, then SMTP_BACKUP_URL as
+ * `smtp-backup` when set, behind failover with a circuit breaker each. Every email Tidings
+ * sends (event notifications, renewal reminders, daily digests) goes through a channel built here.
+ */
+export function createEmailChannel(options: Omit<ProvidersFromEnvOptions, 'deviceTokens'> = {}): FailoverProvider {
+  const env = options.env ?? readEnv();
+  const logger = options.logger ?? createLogger('providers');
+  const providers: Provider[] = [new SmtpProvider({ name: 'smtp-primary', url: env.SMTP_URL ?? LOCAL_DEFAULTS.smtpUrl, from: env.MAIL_FROM })];
+  if (env.SMTP_BACKUP_URL) providers.push(new SmtpProvider({ name: 'smtp-backup', url: env.SMTP_BACKUP_URL, from: env.MAIL_FROM }));
+  logger.info({ channel: 'email', providers: providers.map((p) => p.name) }, 'email channel enabled');
+  return new FailoverProvider({ channel: 'email', providers, circuit: options.circuit, logger });
+}
+
+/**
  * Builds each channel's providers from the environment: primary then backup, behind one
  * FailoverProvider per channel. Missing credentials disable that channel with one log line;
  * malformed ones throw ConfigError (from readEnv, or naming the bad setting).
@@ -46,9 +60,7 @@ export function createProvidersFromEnv(options: ProvidersFromEnvOptions = {}): C
     logger.warn({ channel }, `${channel} channel disabled: ${reason}`);
   };
 
-  const email: Provider[] = [new SmtpProvider({ name: 'smtp-primary', url: env.SMTP_URL ?? LOCAL_DEFAULTS.smtpUrl, from: env.MAIL_FROM })];
-  if (env.SMTP_BACKUP_URL) email.push(new SmtpProvider({ name: 'smtp-backup', url: env.SMTP_BACKUP_URL, from: env.MAIL_FROM }));
-  enable('email', email);
+  channels.email = createEmailChannel({ env, circuit: options.circuit, logger });
 
   const primary = twilioAccount(env, 'TWILIO');
   if ('missing' in primary) {

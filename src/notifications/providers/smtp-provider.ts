@@ -2,19 +2,6 @@ import nodemailer, { type Transporter } from 'nodemailer';
 import { ProviderError, describe } from '../../errors';
 import type { ChannelName, OutboundMessage, Provider, ProviderReceipt } from '../channels/channel';
 
-export interface OutgoingEmail {
-  to: string;
-  subject: string;
-  html: string;
-  text: string;
-  headers?: Record<string, string>;
-  /**
-   * A Message-ID derived from the notification, so the copy sent again after a crash in the
-   * accept→ledger window carries the same id and mail systems can discard it.
-   */
-  messageId?: string;
-}
-
 export interface SmtpProviderOptions {
   /** `smtp://` or `smtps://` URL of the relay, credentials included. */
   url: string;
@@ -58,38 +45,35 @@ export class SmtpProvider implements Provider {
 
   async send(message: OutboundMessage): Promise<ProviderReceipt> {
     const key = message.idempotencyKey;
-    const { messageId } = await this.sendEmail({
-      to: message.recipient,
-      subject: message.title,
-      text: message.text,
-      html: message.html ?? '',
-      messageId: `<${key.includes('@') ? key : `${key}@${this.messageIdDomain}`}>`,
-      // Lets support staff and tests match a mail to its event without parsing the body.
-      headers: { 'X-Tidings-Event-Id': message.eventId, ...(message.data?.eventType ? { 'X-Tidings-Event-Type': message.data.eventType } : {}) },
-    });
-    return { providerMessageId: messageId };
-  }
-
-  /** Sends a fully rendered email; the lower-level entry point `SmtpMailer` keeps for its callers. */
-  async sendEmail(email: OutgoingEmail): Promise<{ messageId: string }> {
     try {
       const info = (await this.transport.sendMail({
         from: this.from,
-        to: email.to,
-        subject: email.subject,
-        html: email.html || undefined,
-        text: email.text,
-        headers: email.headers,
-        messageId: email.messageId,
+        to: message.recipient,
+        subject: message.title,
+        html: message.html || undefined,
+        text: message.text,
+        // Derived from the delivery, so a copy sent again after a crash in the accept→ledger
+        // window carries the same Message-ID and mail systems can discard it.
+        messageId: `<${key.includes('@') ? key : `${key}@${this.messageIdDomain}`}>`,
+        // Lets support staff and tests match a mail to its event without parsing the body.
+        headers: { 'X-Tidings-Event-Id': message.eventId, ...(message.data?.eventType ? { 'X-Tidings-Event-Type': message.data.eventType } : {}) },
       })) as { messageId: string };
-      return { messageId: info.messageId };
+      return { providerMessageId: info.messageId };
     } catch (error) {
-      const { responseCode: code, command } = error as { responseCode?: number; command?: string };
-      const retriable = code === undefined || (code >= 400 && code < 500);
-      // A refusal of the recipient is about that mailbox, not the relay's health.
-      const scope = command === 'RCPT TO' && code !== undefined && code !== 421 ? 'recipient' : 'provider';
-      throw new ProviderError(this.name, `sending to ${redactAddress(email.to)} failed: ${describe(error)}`, { retriable, cause: error, scope });
+      throw this.classify(error, message.recipient);
     }
+  }
+
+  /**
+   * By the SMTP reply code: 4xx may pass later, 5xx will not; no reply at all (connection
+   * refused, reset, timed out) is retriable.
+   */
+  private classify(error: unknown, recipient: string): ProviderError {
+    const { responseCode: code, command } = error as { responseCode?: number; command?: string };
+    const retriable = code === undefined || (code >= 400 && code < 500);
+    // A refusal of the recipient is about that mailbox, not the relay's health (421: the relay is closing).
+    const scope = command === 'RCPT TO' && code !== undefined && code !== 421 ? 'recipient' : 'provider';
+    return new ProviderError(this.name, `sending to ${redactAddress(recipient)} failed: ${describe(error)}`, { retriable, cause: error, scope });
   }
 
   close(): void {
@@ -98,7 +82,7 @@ export class SmtpProvider implements Provider {
 }
 
 /** `ada@example.com` → `a***@example.com`, for errors that end up in logs and ledgers. */
-export function redactAddress(address: string): string {
+function redactAddress(address: string): string {
   const at = address.indexOf('@');
   return at > 0 ? `${address[0]}***${address.slice(at)}` : '***';
 }

@@ -1,0 +1,58 @@
+import { z } from 'zod';
+import { ConfigError } from '../errors';
+import { DEFAULT_RETRY_DELAYS_MS } from './retry-topology';
+
+/** The longest delay `setTimeout` honours (2^31-1 ms, about 24.8 days); a longer one fires at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Added to twice the longest retry delay to give the default `maxHoldAgeMs`: slack for a backlog in the tiers. */
+export const HOLD_AGE_MARGIN_MS = 10 * 60_000;
+
+const positiveInt = z.number().int().positive();
+const durationMs = positiveInt.max(MAX_TIMER_MS, { error: `must be at most ${MAX_TIMER_MS} ms (about 24.8 days): a longer delay overflows setTimeout` });
+
+/** The settings of a consumer runtime that are plain values (not clients); each has its default here. */
+const settingsSchema = z
+  .object({
+    groupId: z.string().min(1),
+    name: z.string().regex(/^[A-Za-z0-9._-]+$/, { error: 'must be a non-empty topic-name fragment (letters, digits, . _ -)' }),
+    topics: z.array(z.string().min(1)).min(1),
+    orderedTopics: z.array(z.string().min(1)).default([]),
+    retryDelaysMs: z.array(durationMs).min(1).readonly().default(DEFAULT_RETRY_DELAYS_MS),
+    chunkSize: z.number().int().min(1).max(10_000).default(500),
+    fromBeginning: z.boolean().default(true),
+    // The broker's default group.min.session.timeout.ms and group.max.session.timeout.ms.
+    sessionTimeoutMs: z.number().int().min(6_000).max(1_800_000).default(30_000),
+    outageBackoff: z
+      .object({ initialMs: durationMs, maxMs: durationMs })
+      .refine((b) => b.maxMs >= b.initialMs, { path: ['maxMs'], error: 'must be at least initialMs' })
+      .default({ initialMs: 200, maxMs: 30_000 }),
+    maxHoldAgeMs: positiveInt.optional(),
+  })
+  .superRefine((s, ctx) => {
+    const unknown = s.orderedTopics.filter((t) => !s.topics.includes(t));
+    if (unknown.length > 0) ctx.addIssue({ code: 'custom', path: ['orderedTopics'], message: `must be among topics (not: ${unknown.join(', ')})` });
+    const longest = Math.max(...s.retryDelaysMs);
+    if (s.maxHoldAgeMs !== undefined && s.maxHoldAgeMs <= longest) {
+      // A hold younger than its tier's delay is normal: releasing it would break the key's order every time.
+      ctx.addIssue({ code: 'custom', path: ['maxHoldAgeMs'], message: `must be longer than the longest retry delay (${longest} ms)` });
+    }
+  })
+  .transform((s) => ({ ...s, maxHoldAgeMs: s.maxHoldAgeMs ?? defaultMaxHoldAgeMs(s.retryDelaysMs) }));
+
+export type RuntimeSettingsInput = z.input<typeof settingsSchema>;
+export type RuntimeSettings = z.output<typeof settingsSchema>;
+
+/** Twice the longest retry delay plus 10 minutes: a head record is back from its tier well before. */
+export function defaultMaxHoldAgeMs(retryDelaysMs: readonly number[]): number {
+  return 2 * Math.max(...retryDelaysMs) + HOLD_AGE_MARGIN_MS;
+}
+
+/** Applies the defaults; a bad value is refused with a `ConfigError` naming the option. */
+export function consumerRuntimeSettings(input: RuntimeSettingsInput): RuntimeSettings {
+  const parsed = settingsSchema.safeParse(input);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')} ${i.message}`);
+    throw new ConfigError(`invalid consumer runtime options: ${problems.join('; ')}`);
+  }
+  return parsed.data;
+}
