@@ -2,10 +2,10 @@ import { ConsumerRuntime } from '../../src/consumer/consumer-runtime';
 import { readEnv } from '../../src/config/env';
 import { InAppChannel } from '../../src/in-app/in-app-channel';
 import type { ChannelName } from '../../src/notifications/channels/channel';
-import { DeferredDispatcher } from '../../src/notifications/deferred-dispatcher';
+import { DeferredDispatcher, type DeferredDispatcherSettings } from '../../src/notifications/deferred-dispatcher';
 import { emailRendererFor, resolveEmailTemplatesDir } from '../../src/notifications/email/render';
 import type { ChannelSender } from '../../src/notifications/channels/channel-sender';
-import { NotificationHandler } from '../../src/notifications/notification-handler';
+import { NotificationHandler, type NotificationHandlerSettings } from '../../src/notifications/notification-handler';
 import { PreferenceStore } from '../../src/notifications/preferences';
 import { DeviceTokens } from '../../src/notifications/providers/device-tokens';
 import { createProvidersFromEnv } from '../../src/notifications/providers/providers-from-env';
@@ -36,12 +36,18 @@ export interface NotificationConsumerOptions {
   retryDelaysMs?: readonly number[];
   outageBackoff?: { initialMs: number; maxMs: number };
   sessionTimeoutMs?: number;
+  /** A key hold older than this is released (see ConsumerRuntimeOptions.maxHoldAgeMs). */
+  maxHoldAgeMs?: number;
   /** Channel senders; default: providers from the environment (SMTP at the platform's SMTP URL, Twilio, FCM) plus in-app. */
   channels?: Partial<Record<ChannelName, ChannelSender>>;
   rateLimits?: RateLimits;
   clock?: () => Date;
   /** Email templates directory; default `TIDINGS_EMAIL_TEMPLATES`, else the bundled templates. */
   emailTemplatesDir?: string;
+  /** Send concurrency, claim lease… of the notification handler (defaults in NotificationHandler). */
+  delivery?: Omit<NotificationHandlerSettings, 'messageDomain'>;
+  /** Poll interval, batch size, lease of the quiet-hours dispatcher. */
+  deferred?: DeferredDispatcherSettings;
 }
 
 export interface NotificationConsumer {
@@ -66,11 +72,12 @@ export async function startNotificationConsumer(platform: Platform, options: Not
     in_app: new InAppChannel({ db: platform.db }),
   };
   const handler = new NotificationHandler({
+    ...options.delivery,
     db: platform.db,
     channels,
     emailRenderer,
     preferences: new PreferenceStore(platform.db),
-    rateLimiter: new RateLimiter(platform.db, options.rateLimits ?? DEFAULT_RATE_LIMITS),
+    rateLimiter: new RateLimiter({ db: platform.db, limits: options.rateLimits ?? DEFAULT_RATE_LIMITS }),
     messageDomain: /@([A-Za-z0-9.-]+)/.exec(platform.endpoints.mailFrom)?.[1],
     clock: options.clock,
   });
@@ -89,11 +96,12 @@ export async function startNotificationConsumer(platform: Platform, options: Not
     retryDelaysMs: options.retryDelaysMs,
     outageBackoff: options.outageBackoff,
     sessionTimeoutMs: options.sessionTimeoutMs,
+    maxHoldAgeMs: options.maxHoldAgeMs,
     handler,
     chunkSize: options.chunkSize,
   });
   // Messages held back by quiet hours go out when the hours are over.
-  const deferred = new DeferredDispatcher({ db: platform.db, channels, clock: options.clock });
+  const deferred = new DeferredDispatcher({ ...options.deferred, db: platform.db, channels, clock: options.clock });
   await runtime.start();
   deferred.start();
   return {
@@ -101,6 +109,9 @@ export async function startNotificationConsumer(platform: Platform, options: Not
     handler,
     deferred,
     async stop() {
+      // First end every wait and ledger retry in delivery, so the chunk in progress ends
+      // promptly even during a database outage (its unrecorded sends stay claimed until the lease ends).
+      handler.close();
       await deferred.stop();
       await runtime.stop();
       await fromEnv?.close();

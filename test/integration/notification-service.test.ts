@@ -102,7 +102,7 @@ describe('notification service', () => {
     expect(attempts.every((a: { latency_ms: number }) => a.latency_ms >= 0)).toBe(true);
   });
 
-  it('sends SMS only to users who opted in, and records the N+1th SMS in an hour as rate limited instead of sending it', async () => {
+  it('sends SMS only to users who opted in; a mandatory payment SMS over the hourly limit still goes out, marked exempt', async () => {
     await preferences.set('sms-fan', 'billing', 'sms', true);
     const payments = Array.from({ length: 4 }, () => eventFor('PAYMENT_SUCCEEDED', 'sms-fan'));
     for (const p of payments) await publisher.publish('PAYMENT_SUCCEEDED', p);
@@ -110,15 +110,17 @@ describe('notification service', () => {
     await publisher.publish('PAYMENT_SUCCEEDED', silent);
 
     await waitFor('all payment notifications decided', async () => {
-      // Each payment has an email, an in-app and an SMS row; none may still be pending.
+      // Each payment has an email, an in-app and an SMS row; none may still be open.
       const rows: Array<{ status: string }> = await ctx.db('delivery_ledger').whereIn('event_id', [...payments, silent].map((p) => p.event_id));
-      return rows.length === 15 && rows.every((r) => r.status !== 'pending');
+      return rows.length === 15 && rows.every((r) => r.status !== 'pending' && r.status !== 'sending');
     });
-    expect(twilio.messages).toHaveLength(3);
+    // A payment confirmation is mandatory: the limit (3 an hour here) does not drop the 4th.
+    expect(twilio.messages).toHaveLength(4);
     expect(twilio.messages[0]?.body).toContain('payment of');
-    const sms = await ctx.db('delivery_ledger').whereIn('event_id', payments.map((p) => p.event_id)).andWhere({ channel: 'sms' });
-    expect(sms.filter((r: { status: string }) => r.status === 'sent')).toHaveLength(3);
-    expect(sms.filter((r: { status: string; reason: string }) => r.status === 'suppressed' && r.reason === 'rate_limited')).toHaveLength(1);
+    const sms: Array<{ status: string; rate_limit: string | null }> = await ctx.db('delivery_ledger').whereIn('event_id', payments.map((p) => p.event_id)).andWhere({ channel: 'sms' });
+    expect(sms.filter((r) => r.status === 'sent')).toHaveLength(4);
+    expect(sms.filter((r) => r.rate_limit === 'counted')).toHaveLength(3);
+    expect(sms.filter((r) => r.rate_limit === 'exempt')).toHaveLength(1);
     expect(await ledger(silent.event_id)).toContainEqual(expect.objectContaining({ channel: 'sms', status: 'suppressed', reason: 'not_opted_in' }));
     // In-app copies are readable by the user.
     expect(await ctx.db('in_app_notifications').where({ user_id: 'sms-fan' })).toHaveLength(4);

@@ -1,0 +1,202 @@
+import { randomUUID } from 'node:crypto';
+import type { Db } from '../../db/database';
+import { TidingsError, describe } from '../../errors';
+import type { Logger } from '../../observability/logger';
+import type { ChannelName, OutboundMessage } from '../channels/channel';
+import { attemptRows } from '../delivery-attempts';
+import type { FailoverResult } from '../providers/failover';
+
+/** A ledger row as a deliverer holds it once claimed. */
+export interface ClaimedRow {
+  id: string;
+  event_id: string;
+  event_type: string;
+  channel: ChannelName;
+  recipient: string;
+  user_id: string | null;
+  attempts: number;
+  /** Why the row was planned, e.g. `fallback_from_push`; kept when it is sent. */
+  reason: string | null;
+  rate_limit: 'counted' | 'exempt' | null;
+  /** The rendered message and due time of a row deferred by quiet hours. */
+  message: OutboundMessage | null;
+  not_before: Date | null;
+}
+
+/** One deliverer's hold on the rows it claimed: a token, the owner's name, the lease. */
+export interface Claim {
+  token: string;
+  owner: string;
+  leaseMs: number;
+}
+
+export type FinalStatus = 'sent' | 'pending' | 'failed' | 'suppressed' | 'deferred';
+
+export interface Outcome {
+  provider?: string;
+  providerMessageId?: string;
+  error?: unknown;
+  reason?: string;
+  templateVersion?: string;
+  notBefore?: Date;
+  message?: OutboundMessage;
+}
+
+/** A claimed row was not found under its claim: its lease ran out and another deliverer took it. */
+export class ClaimLostError extends TidingsError {
+  constructor(rowId: string) {
+    super('CLAIM_LOST', `delivery_ledger row ${rowId}: the claim was lost (lease expired and the row was claimed again)`, { retriable: true });
+  }
+}
+
+const COLUMNS = ['id', 'event_id', 'event_type', 'channel', 'recipient', 'user_id', 'attempts', 'reason', 'rate_limit', 'message', 'not_before'];
+const RETURNING = COLUMNS.map((c) => `l.${c}`).join(', ');
+
+/**
+ * Every write to delivery_ledger after planning: claims (leases), lease renewal and the
+ * final record of each row. Shared by the event deliverer and the deferred dispatcher.
+ *
+ * A claim moves rows to `sending` in one statement (`FOR UPDATE SKIP LOCKED`, so concurrent
+ * claimers never wait for or deadlock on each other); a row is claimable when `pending`, or
+ * `sending` under a lease that ran out (its owner died) or under this owner's name while no
+ * send of this process holds it (a previous attempt gave up before sending). Finishing a row
+ * matches its claim token: a finish whose claim was lost changes nothing and is counted.
+ */
+export class LedgerClaims {
+  constructor(
+    private readonly db: Db,
+    private readonly logger: Logger,
+    /** Counts finishes that found their claim gone. */
+    private readonly counters: { claimsLost: number },
+  ) {}
+
+  newClaim(owner: string, leaseMs: number): Claim {
+    return { token: randomUUID(), owner, leaseMs };
+  }
+
+  /**
+   * Claims the open rows of `eventIds`. Returns the rows now held and the ids of the rows
+   * still open but held by someone else (`busy`): another live owner is sending them.
+   * `inFlight`: rows this process is sending under other claims (never taken from itself).
+   */
+  async claimEvents(eventIds: string[], claim: Claim, inFlight: Iterable<string>, onlyIds?: string[]): Promise<{ claimed: ClaimedRow[]; busy: string[] }> {
+    const filter = onlyIds ? 'id = ANY(?::bigint[])' : 'event_id = ANY(?::uuid[])';
+    const result = await this.db.raw<{ rows: Array<ClaimedRow & { held: boolean }> }>(
+      `WITH open AS (
+         SELECT id FROM delivery_ledger WHERE ${filter} AND status IN ('pending', 'sending')
+       ), claimable AS (
+         SELECT l.id FROM delivery_ledger l JOIN open o ON o.id = l.id
+         WHERE NOT (l.id = ANY(?::bigint[]))
+           AND (l.status = 'pending' OR (l.status = 'sending' AND (l.claim_expires_at < now() OR l.claimed_by = ?)))
+         ORDER BY l.id
+         FOR UPDATE OF l SKIP LOCKED
+       ), claimed AS (${this.claimUpdate('claimable')})
+       SELECT true AS held, * FROM claimed
+       UNION ALL
+       SELECT false AS held, o.id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM open o WHERE o.id NOT IN (SELECT id FROM claimed)`,
+      [onlyIds ?? eventIds, [...inFlight], claim.owner, ...this.claimBindings(claim)],
+    );
+    const claimed = result.rows.filter((r) => r.held).map(withoutHeld);
+    claimed.sort((a, b) => Number(a.id) - Number(b.id));
+    return { claimed, busy: result.rows.filter((r) => !r.held).map((r) => String(r.id)) };
+  }
+
+  /** Claims up to `limit` deferred rows due at `now`, and deferred rows whose claimer died. */
+  async claimDue(now: Date, limit: number, claim: Claim): Promise<ClaimedRow[]> {
+    const result = await this.db.raw<{ rows: ClaimedRow[] }>(
+      `WITH due AS (
+         SELECT id FROM delivery_ledger
+         WHERE (status = 'deferred' AND not_before <= ?)
+            OR (status = 'sending' AND not_before IS NOT NULL AND claim_expires_at < now())
+         ORDER BY not_before LIMIT ?
+         FOR UPDATE SKIP LOCKED
+       ) ${this.claimUpdate('due')}`,
+      [now, limit, ...this.claimBindings(claim)],
+    );
+    return result.rows;
+  }
+
+  /** Extends the lease of the rows still held; returns how many were. */
+  async renew(claim: Claim, rowIds: string[]): Promise<number> {
+    if (rowIds.length === 0) return 0;
+    return this.db('delivery_ledger')
+      .whereIn('id', rowIds)
+      .andWhere({ claim_token: claim.token, status: 'sending' })
+      .update({ claim_expires_at: this.db.raw('now() + make_interval(secs => ?)', [claim.leaseMs / 1000]) });
+  }
+
+  /** A new row (a fallback channel) inserted already claimed; undefined if the row exists. */
+  async insertClaimed(row: Pick<ClaimedRow, 'event_id' | 'event_type' | 'channel' | 'recipient' | 'user_id' | 'reason'>, claim: Claim): Promise<ClaimedRow | undefined> {
+    const [inserted] = (await this.db('delivery_ledger')
+      .insert({ ...row, status: 'sending', claim_token: claim.token, claimed_by: claim.owner, claim_expires_at: this.db.raw('now() + make_interval(secs => ?)', [claim.leaseMs / 1000]) })
+      .onConflict(['event_id', 'channel', 'recipient'])
+      .ignore()
+      .returning(COLUMNS)) as ClaimedRow[];
+    return inserted;
+  }
+
+  /**
+   * Records a claimed row's outcome and its provider attempts in one statement (one round
+   * trip; a retried write cannot record the attempts twice), only while `claim` holds the row.
+   * Returns false, logs and counts when the claim was lost.
+   */
+  async finish(row: ClaimedRow, claim: Claim, status: FinalStatus, outcome: Outcome, attempts: FailoverResult['attempts'] = []): Promise<boolean> {
+    const attempted = status === 'sent' || status === 'pending' || (status === 'failed' && outcome.reason !== 'template');
+    const update = this.db('delivery_ledger')
+      .where({ id: row.id, claim_token: claim.token, status: 'sending' })
+      .update({
+        status,
+        provider: outcome.provider ?? null,
+        provider_message_id: outcome.providerMessageId ?? null,
+        attempts: row.attempts + (attempted ? 1 : 0),
+        error: outcome.error === undefined ? null : describe(outcome.error).slice(0, 2000),
+        // A sent row keeps why it was planned (e.g. `fallback_from_push`); others say why not sent.
+        ...(status === 'sent' && outcome.reason === undefined ? {} : { reason: outcome.reason ?? null }),
+        ...(outcome.templateVersion === undefined ? {} : { template_version: outcome.templateVersion }),
+        ...(status === 'deferred' ? { not_before: outcome.notBefore ?? null, message: outcome.message === undefined ? null : JSON.stringify(outcome.message) } : {}),
+        claim_token: null,
+        claim_expires_at: null,
+        updated_at: new Date(),
+      })
+      .returning('id')
+      .toSQL();
+    let matched: number;
+    if (attempts.length === 0) {
+      matched = (await this.db.raw<{ rows: unknown[] }>(update.sql, update.bindings)).rows.length;
+    } else {
+      // The attempts are written only if the update matched (they hang off the updated row).
+      const result = await this.db.raw<{ rows: unknown[] }>(
+        `WITH updated AS (${update.sql}),
+         recorded AS (
+           INSERT INTO delivery_attempts (ledger_id, provider, status, error, latency_ms)
+           SELECT u.id, a.provider, a.status, a.error, a.latency_ms
+           FROM updated u CROSS JOIN jsonb_to_recordset(?::jsonb) AS a(provider text, status text, error text, latency_ms int)
+         )
+         SELECT id FROM updated`,
+        [...update.bindings, JSON.stringify(attemptRows(row.id, attempts))],
+      );
+      matched = result.rows.length;
+    }
+    if (matched === 0) {
+      this.counters.claimsLost++;
+      this.logger.warn({ rowId: row.id, eventId: row.event_id, channel: row.channel, status }, 'ledger row not recorded: its claim was lost (the lease ran out and another deliverer took it)');
+    }
+    return matched > 0;
+  }
+
+  private claimUpdate(source: string): string {
+    return `UPDATE delivery_ledger l
+       SET status = 'sending', claim_token = ?, claimed_by = ?, claim_expires_at = now() + make_interval(secs => ?), updated_at = now()
+       FROM ${source} s WHERE l.id = s.id
+       RETURNING ${RETURNING}`;
+  }
+
+  private claimBindings(claim: Claim): [string, string, number] {
+    return [claim.token, claim.owner, claim.leaseMs / 1000];
+  }
+}
+
+function withoutHeld(row: ClaimedRow & { held: boolean }): ClaimedRow {
+  const { held: _held, ...rest } = row;
+  return rest;
+}
