@@ -260,7 +260,7 @@ async function verifyEffects(run: Drained, expected: Expected, complete: boolean
     legalRecords: await count('SELECT count(*) AS n FROM legal_records'),
     ledger: await count('SELECT count(*) AS n FROM delivery_ledger'),
     duplicateLedger: await count('SELECT count(*) AS n FROM (SELECT 1 FROM delivery_ledger GROUP BY event_id, channel, recipient HAVING count(*) > 1) d'),
-    unsettled: await count(`SELECT count(*) AS n FROM delivery_ledger WHERE status IN ('pending', 'failed')`),
+    unsettled: await count(`SELECT count(*) AS n FROM delivery_ledger WHERE status IN ('pending', 'sending', 'failed')`),
     inAppSent: await count(`SELECT count(*) AS n FROM delivery_ledger WHERE channel = 'in_app' AND status = 'sent'`),
     inApp: await count('SELECT count(*) AS n FROM in_app_notifications'),
     emailSent: await count(`SELECT count(*) AS n FROM delivery_ledger WHERE channel = 'email' AND status = 'sent'`),
@@ -273,7 +273,7 @@ async function verifyEffects(run: Drained, expected: Expected, complete: boolean
     expect('inbox rows', c.inbox, expected.events);
     expect('receipts', c.receipts, expected.payments);
     expect('legal records', c.legalRecords, expected.legalRecords);
-    expect('pending or failed ledger rows', c.unsettled, 0);
+    expect('pending, sending or failed ledger rows', c.unsettled, 0);
   }
   expect('receipts', c.receipts, c.inboxPayments);
   expect('distinct receipts', c.distinctReceipts, c.receipts);

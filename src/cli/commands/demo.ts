@@ -284,12 +284,12 @@ async function waitForBurst(platform: Platform, burst: TypedEvent[], groups: Gro
       if (signal.aborted) return true;
       const [notified, pending, audited, counted, scheduled] = await Promise.all([
         inbox(groups.notification),
-        countOf(db('delivery_ledger').whereIn('event_id', ids).andWhere({ status: 'pending' })),
+        countOf(db('delivery_ledger').whereIn('event_id', ids).whereIn('status', ['pending', 'sending'])),
         countOf(db('audit_log').whereIn('event_id', ids)),
         inbox(groups.analytics),
         inbox(groups.scheduler),
       ]);
-      progress = `notification ${notified}/${ids.length} (${pending} pending), audit ${audited}/${ids.length}, analytics ${counted}/${ids.length}, scheduler ${scheduled}/${payments}`;
+      progress = `notification ${notified}/${ids.length} (${pending} pending or sending), audit ${audited}/${ids.length}, analytics ${counted}/${ids.length}, scheduler ${scheduled}/${payments}`;
       return notified === ids.length && pending === 0 && audited === ids.length && counted === ids.length && scheduled === payments;
     },
     { timeoutMs: BURST_TIMEOUT_MS, describeFailure: () => progress },
