@@ -91,10 +91,13 @@ export function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** The broker did not acknowledge a publish after the client's retries. */
+/**
+ * The broker did not acknowledge a publish after the client's retries. `retriable` is that of
+ * the cause (a refused record is not; an unreachable broker is); default true.
+ */
 export class PublishError extends TidingsError {
-  constructor(message: string, cause?: unknown) {
-    super('PUBLISH_FAILED', message, { retriable: true, cause });
+  constructor(message: string, cause?: unknown, options: { retriable?: boolean } = {}) {
+    super('PUBLISH_FAILED', message, { retriable: options.retriable ?? true, cause });
   }
 }
 

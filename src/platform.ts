@@ -4,7 +4,7 @@ import { createDb, type Db } from './db/database';
 import { createKafka } from './kafka/client';
 import { createLogger, type Logger } from './observability/logger';
 import { prefixedTopics, type TopicNames } from './kafka/topics';
-import { Outbox } from './outbox/outbox';
+import { Outbox, type OutboxOptions } from './outbox/outbox';
 import { Publisher, type PublisherOptions } from './producer/publisher';
 import { EventRegistry } from './registry/event-registry';
 
@@ -49,8 +49,8 @@ export class Platform {
   }
 
   /** The transactional outbox for this platform's topics; run the outbox relay to publish it. */
-  createOutbox(): Outbox {
-    return new Outbox({ registry: this.registry, topics: this.topics });
+  createOutbox(options: Omit<OutboxOptions, 'topics'> = {}): Outbox {
+    return new Outbox({ ...options, topics: this.topics });
   }
 
   async close(): Promise<void> {

@@ -1,7 +1,7 @@
 import { OutboxRelay, type OutboxRelayOptions } from '../../src/outbox/outbox-relay';
 import type { Platform } from '../../src/platform';
 
-export type OutboxRelayStartOptions = Omit<OutboxRelayOptions, 'kafka' | 'db' | 'databaseUrl'>;
+export type OutboxRelayStartOptions = Omit<OutboxRelayOptions, 'kafka' | 'db' | 'databaseUrl' | 'registry'>;
 
 /**
  * The outbox relay: publishes the rows services wrote with `outbox.enqueue`. Run several
@@ -9,7 +9,13 @@ export type OutboxRelayStartOptions = Omit<OutboxRelayOptions, 'kafka' | 'db' | 
  * by one of them at a time.
  */
 export async function startOutboxRelay(platform: Platform, options: OutboxRelayStartOptions = {}): Promise<OutboxRelay> {
-  const relay = new OutboxRelay({ ...options, kafka: platform.kafka, db: platform.db, databaseUrl: platform.endpoints.databaseUrl });
+  const relay = new OutboxRelay({
+    ...options,
+    kafka: platform.kafka,
+    db: platform.db,
+    databaseUrl: platform.endpoints.databaseUrl,
+    registry: platform.registry,
+  });
   await relay.start();
   return relay;
 }

@@ -1,18 +1,26 @@
-import { Partitioners, type Kafka, type Message, type Producer } from 'kafkajs';
+import type { Kafka, Message, Producer } from 'kafkajs';
 import { z } from 'zod';
-import { backoffDelay } from '../retry/backoff';
 import type { Db } from '../db/database';
-import { ConfigError, PublishError, TidingsError, describe } from '../errors';
+import { PublishError, TidingsError, describe } from '../errors';
 import { faultPoint } from '../observability/fault-injection';
 import { createLogger, type Logger } from '../observability/logger';
+import { isRetriableKafkaError, isUnknownTopic, kafkaErrorType, sendIsolatingRefusals } from '../producer/broker-errors';
+import { createEventProducer } from '../producer/event-producer';
+import { metadataMaxAgeSchema, parseOptions, positiveInt, timerMs } from '../producer/options';
+import type { EventRegistry } from '../registry/event-registry';
+import { backoffDelay } from '../retry/backoff';
+import { RetryAbortedError, retry, sleep } from '../retry/retry';
 import { OUTBOX_TABLE, type OutboxRow } from './outbox';
 import { RelaySession } from './relay-session';
+import { RowEncoder, type Refusal } from './row-encoding';
 
 export interface OutboxRelayOptions {
   kafka: Kafka;
   db: Db;
   /** For the relay's own connection (LISTEN and bucket locks), apart from the `db` pool. */
   databaseUrl: string;
+  /** Looks up the schema ids of rows `Outbox.enqueue` wrote (it stores them without one). */
+  registry: EventRegistry;
   /** Rows read and published per batch. Default 500. */
   batchSize?: number;
   /** Fallback poll when no NOTIFY arrives. Default 1000 ms. */
@@ -23,8 +31,10 @@ export interface OutboxRelayOptions {
   retentionMs?: number;
   /** How often to prune. Default 10 min. */
   pruneIntervalMs?: number;
-  /** Backoff while the broker or PostgreSQL is unreachable. Default 200 ms doubling to 30 s, with jitter. */
+  /** Backoff while the broker, the registry or PostgreSQL is unreachable. Default 200 ms doubling to 30 s, with jitter. */
   outageBackoff?: { initialMs: number; maxMs: number };
+  /** Partition counts and leaders are re-read at least this often, so added partitions are followed. Default 10 s. */
+  metadataMaxAgeMs?: number;
   logger?: Logger;
 }
 
@@ -33,8 +43,10 @@ export interface OutboxRelayStats {
   published: number;
   batches: number;
   pruned: number;
-  /** Failed attempts (broker or database); each is retried after a backoff. */
+  /** Failed attempts (broker, registry or database); each is retried after a backoff. */
   failures: number;
+  /** Rows set aside: refused for good by the broker, or their schema cannot be resolved (see `set_aside_*` in the table). */
+  setAside: number;
   /** NOTIFY wake-ups received. */
   notifications: number;
   /** Reads that found committed rows waiting behind a transaction still in flight. */
@@ -43,14 +55,17 @@ export interface OutboxRelayStats {
   buckets: number[];
 }
 
-const positiveInt = z.number().int().positive();
 const settingsSchema = z.object({
   batchSize: positiveInt.default(500),
-  pollIntervalMs: positiveInt.default(1_000),
+  pollIntervalMs: timerMs.default(1_000),
   buckets: positiveInt.max(1024).default(16),
   retentionMs: positiveInt.default(24 * 60 * 60 * 1_000),
   pruneIntervalMs: positiveInt.default(10 * 60 * 1_000),
-  outageBackoff: z.object({ initialMs: positiveInt, maxMs: positiveInt }).default({ initialMs: 200, maxMs: 30_000 }),
+  outageBackoff: z
+    .object({ initialMs: timerMs, maxMs: timerMs })
+    .refine((b) => b.maxMs >= b.initialMs, { message: 'must be at least initialMs', path: ['maxMs'] })
+    .default({ initialMs: 200, maxMs: 30_000 }),
+  metadataMaxAgeMs: metadataMaxAgeSchema,
 });
 type Settings = z.infer<typeof settingsSchema>;
 
@@ -85,29 +100,37 @@ interface Candidate extends OutboxRow {
  * Delivery is at least once: rows are marked published only after the broker acknowledged
  * them, so a relay that dies in between (or loses its bucket mid-batch) leaves them to be
  * published again; consumers deduplicate on event_id through their inbox.
+ *
+ * Nothing blocks work forever: a row the broker refuses for good (too large for the topic,
+ * a timestamp out of its range, a topic that does not exist) or whose schema cannot be
+ * resolved is set aside (`set_aside_at`, `set_aside_code`, `set_aside_reason`), counted in
+ * `stats.setAside` and logged, and the rows behind it, the same key's included, go on. A
+ * key's order is kept among the rows that are published; the set-aside row is the gap.
+ *
+ * Partitioning is the Publisher's (same producer set-up): Java's murmur2 over the producer's
+ * metadata, re-read at least every `metadataMaxAgeMs`.
  */
 export class OutboxRelay {
   private readonly settings: Settings;
   private readonly logger: Logger;
-  private readonly counters = { published: 0, batches: 0, pruned: 0, failures: 0, notifications: 0, fenceWaits: 0 };
+  private readonly encoder: RowEncoder;
+  private readonly counters = { published: 0, batches: 0, pruned: 0, failures: 0, setAside: 0, notifications: 0, fenceWaits: 0 };
   private session: RelaySession | undefined;
   private producer: Producer | undefined;
   private loop: Promise<void> | undefined;
-  private running = false;
-  private notified = false;
   private ready: Promise<void> | undefined;
-  private interrupt: ((reason: 'stop' | 'notify' | 'lost') => void) | undefined;
+  /** Aborted by stop(): ends the outage backoff and the idle wait at once. */
+  private stopping: AbortController | undefined;
+  /** Aborted by a NOTIFY or a lost session: ends the idle wait (never an outage backoff). */
+  private wake: AbortController | undefined;
+  private notified = false;
   private lastPruneAt = 0;
 
   constructor(private readonly options: OutboxRelayOptions) {
-    const { kafka: _kafka, db: _db, databaseUrl: _url, logger: _logger, ...rest } = options;
-    const parsed = settingsSchema.safeParse(rest);
-    if (!parsed.success) {
-      const problems = parsed.error.issues.map((i) => `${i.path.join('.')} ${i.message}`);
-      throw new ConfigError(`invalid outbox relay options: ${problems.join('; ')}`);
-    }
-    this.settings = parsed.data;
-    this.logger = options.logger ?? createLogger('outbox-relay');
+    const { kafka: _kafka, db: _db, databaseUrl: _url, registry, logger, ...rest } = options;
+    this.settings = parseOptions(settingsSchema, rest, 'outbox relay');
+    this.logger = logger ?? createLogger('outbox-relay');
+    this.encoder = new RowEncoder(registry);
   }
 
   get stats(): OutboxRelayStats {
@@ -120,79 +143,84 @@ export class OutboxRelay {
    */
   start(): Promise<void> {
     if (this.ready) return this.ready;
-    this.running = true;
+    const stopping = new AbortController();
+    this.stopping = stopping;
     let started!: () => void;
     let failed!: (error: unknown) => void;
     this.ready = new Promise<void>((resolve, reject) => {
       started = resolve;
       failed = reject;
     });
-    this.loop = this.run(started, failed);
+    this.loop = this.run(stopping.signal, started, failed);
     return this.ready;
   }
 
-  /** Finishes the batch in progress, then disconnects, releasing the buckets. Idempotent. */
+  /** Finishes the batch in progress (an outage backoff ends at once), then disconnects, releasing the buckets. Idempotent. */
   async stop(): Promise<void> {
-    this.running = false;
-    this.interrupt?.('stop');
+    this.stopping?.abort();
     await this.loop;
     this.loop = undefined;
     this.ready = undefined;
     await this.disconnect();
   }
 
-  private async run(started: () => void, failed: (error: unknown) => void): Promise<void> {
-    let isStarted = false;
-    let failures = 0;
-    let fenceRetryMs = FIRST_FENCE_RETRY_MS;
-    while (this.running) {
+  private async run(signal: AbortSignal, started: () => void, failed: (error: unknown) => void): Promise<void> {
+    const { initialMs, maxMs } = this.settings.outageBackoff;
+    const onRetry = (error: unknown, attempt: number, delayMs: number): void => {
+      this.counters.failures++;
+      this.logger.warn({ err: describe(error), attempt, delayMs }, 'outbox relay failed; retrying after a backoff');
+    };
+    try {
+      // An outage is waited out; a misconfiguration (a non-retriable TidingsError) fails start().
+      await retry(() => this.connect(), {
+        what: 'starting the outbox relay',
+        initialMs,
+        maxMs,
+        signal,
+        onRetry,
+        shouldRetry: (error) => !(error instanceof TidingsError && !error.retriable),
+      });
+    } catch (error) {
+      await this.disconnect();
+      // Stopped while waiting out an outage: start() resolves on a stopped relay, as if it had started.
+      if (signal.aborted) started();
+      else failed(error);
+      return;
+    }
+    started();
+    let fenceWaits = 0;
+    while (!signal.aborted) {
+      let batch: { full: boolean; fenced: boolean };
       try {
-        await this.connect();
-        if (!isStarted) {
-          isStarted = true;
-          started();
-        }
-        const batch = await this.publishBatch();
-        failures = 0;
-        await this.pruneIfDue();
-        if (batch.full) continue;
-        if (batch.fenced) {
-          // Committed rows wait behind an open transaction that may not touch the outbox
-          // (so no NOTIFY will come): look again soon, then less and less often.
-          await this.pause(fenceRetryMs, true);
-          fenceRetryMs = Math.min(fenceRetryMs * 2, this.settings.pollIntervalMs);
-        } else {
-          fenceRetryMs = FIRST_FENCE_RETRY_MS;
-          await this.pause(this.settings.pollIntervalMs, true);
-        }
+        batch = await retry(
+          async () => {
+            await this.connect();
+            const published = await this.publishBatch();
+            await this.pruneIfDue();
+            return published;
+          },
+          { what: 'publishing the outbox', initialMs, maxMs, signal, onRetry },
+        );
       } catch (error) {
-        if (!this.running) break;
-        if (!isStarted && error instanceof TidingsError && !error.retriable) {
-          this.running = false;
-          failed(error);
-          break;
-        }
-        this.counters.failures++;
-        const delayMs = backoffDelay(failures++, this.settings.outageBackoff.initialMs, this.settings.outageBackoff.maxMs);
-        this.logger.warn({ err: describe(error), delayMs }, 'outbox relay failed; retrying after a backoff');
-        if (!this.session?.alive) await this.dropSession();
-        await this.pause(delayMs, false);
+        // retry() gives up only when stopped.
+        if (error instanceof RetryAbortedError) break;
+        throw error;
+      }
+      if (batch.full) continue;
+      if (batch.fenced) {
+        // Committed rows wait behind an open transaction that may not touch the outbox
+        // (so no NOTIFY will come): look again soon, then less and less often.
+        await this.idle(backoffDelay(fenceWaits++, FIRST_FENCE_RETRY_MS, this.settings.pollIntervalMs), signal);
+      } else {
+        fenceWaits = 0;
+        await this.idle(this.settings.pollIntervalMs, signal);
       }
     }
     await this.disconnect();
   }
 
   private async connect(): Promise<void> {
-    if (!this.producer) {
-      const producer = this.options.kafka.producer({
-        idempotent: true,
-        maxInFlightRequests: 1,
-        // Java-compatible murmur2, the same partition the Publisher and other languages choose.
-        createPartitioner: Partitioners.DefaultPartitioner,
-      });
-      await producer.connect();
-      this.producer = producer;
-    }
+    await this.connectedProducer();
     if (!this.session?.alive) {
       await this.dropSession();
       this.session = await RelaySession.open({
@@ -202,11 +230,11 @@ export class OutboxRelay {
         onNotification: () => {
           this.counters.notifications++;
           this.notified = true;
-          this.interrupt?.('notify');
+          this.wake?.abort();
         },
         onLost: (error) => {
           this.logger.warn({ err: describe(error) }, 'outbox relay lost its database session; buckets released');
-          this.interrupt?.('lost');
+          this.wake?.abort();
         },
       });
       await this.session.rebalance();
@@ -225,9 +253,10 @@ export class OutboxRelay {
 
     const { db } = this.options;
     const rows = (await db(OUTBOX_TABLE)
-      .select('id', 'event_id', 'event_type', 'topic', 'message_key', 'value', 'headers', 'occurred_at')
+      .select('id', 'event_id', 'event_type', 'topic', 'message_key', 'value', 'avro_fingerprint', 'headers', 'occurred_at')
       .select(db.raw('xid < pg_snapshot_xmin(pg_current_snapshot()) AS ready'))
       .whereNull('published_at')
+      .whereNull('set_aside_at')
       .whereRaw(`(hashtext(coalesce(message_key, '')) & 2147483647) % ? IN (${buckets.map(() => '?').join(', ')})`, [
         this.settings.buckets,
         ...buckets,
@@ -240,29 +269,69 @@ export class OutboxRelay {
     if (fenced) this.counters.fenceWaits++;
     if (ready.length === 0) return { full: false, fenced };
 
-    await this.send(ready);
-    faultPoint('outbox.after-ack');
-    // A crash here publishes these rows again later: consumers deduplicate on event_id.
-    await db(OUTBOX_TABLE)
-      .whereIn('id', ready.map((r) => r.id))
-      .update({ published_at: db.fn.now() });
-    this.counters.published += ready.length;
+    const outcome: Outcome = { published: [], setAside: [] };
+    try {
+      const sendable: Sendable[] = [];
+      for (const row of ready) {
+        const encoded = await this.encoder.encode(row);
+        if ('refusal' in encoded) outcome.setAside.push({ row, refusal: encoded.refusal });
+        else sendable.push({ row, message: toMessage(row, encoded.value) });
+      }
+      if (sendable.length > 0) await this.sendSettingAside(sendable, outcome);
+      faultPoint('outbox.after-ack');
+    } finally {
+      // Also after a failure part-way: what was published or set aside is recorded.
+      await this.record(outcome);
+    }
     this.counters.batches++;
     return { full: ready.length === this.settings.batchSize, fenced };
   }
 
-  private async send(rows: OutboxRow[]): Promise<void> {
-    const producer = this.producer;
-    if (!producer) throw new PublishError('the outbox relay has no producer');
+  /**
+   * Sends `rows` in order; the ones the broker refuses for good are set aside (see
+   * sendIsolatingRefusals), and so are those of a topic the cluster does not have. Any other
+   * failure is thrown, to be retried with the batch.
+   */
+  private async sendSettingAside(rows: Sendable[], outcome: Outcome): Promise<void> {
+    try {
+      await sendIsolatingRefusals(
+        rows,
+        async (part) => {
+          await this.send(part);
+          outcome.published.push(...part.map((r) => r.row));
+        },
+        ({ row }, error) => outcome.setAside.push({ row, refusal: { code: kafkaErrorType(error) ?? 'REFUSED', reason: describe(error) } }),
+      );
+    } catch (error) {
+      if (!isUnknownTopic(error)) throw error;
+      const missing = await this.missingTopics(rows);
+      if (missing.size === 0) throw error;
+      const handled = new Set([...outcome.published, ...outcome.setAside.map((s) => s.row)]);
+      const left = rows.filter((r) => !handled.has(r.row));
+      for (const { row } of left.filter((r) => missing.has(r.row.topic))) {
+        outcome.setAside.push({ row, refusal: { code: 'TOPIC_MISSING', reason: `topic "${row.topic}" does not exist (${describe(error)})` } });
+      }
+      const others = left.filter((r) => !missing.has(r.row.topic));
+      if (others.length > 0) await this.sendSettingAside(others, outcome);
+    }
+  }
+
+  /** The producer, connected; a new one after a failed send. */
+  private async connectedProducer(): Promise<Producer> {
+    if (!this.producer) {
+      const producer = createEventProducer(this.options.kafka, { metadataMaxAgeMs: this.settings.metadataMaxAgeMs });
+      await producer.connect();
+      this.producer = producer;
+    }
+    return this.producer;
+  }
+
+  private async send(rows: Sendable[]): Promise<void> {
+    const producer = await this.connectedProducer();
     const byTopic = new Map<string, Message[]>();
-    for (const row of rows) {
+    for (const { row, message } of rows) {
       const messages = byTopic.get(row.topic) ?? [];
-      messages.push({
-        key: row.message_key,
-        value: row.value,
-        headers: row.headers,
-        timestamp: row.occurred_at ? String(row.occurred_at.getTime()) : undefined,
-      });
+      messages.push(message);
       byTopic.set(row.topic, messages);
     }
     try {
@@ -271,7 +340,41 @@ export class OutboxRelay {
       // A fresh idempotent producer (new producer id) rather than one whose sequence state is in doubt.
       this.producer = undefined;
       await producer.disconnect().catch(() => undefined);
-      throw new PublishError(`publishing ${rows.length} outbox row(s) failed: ${describe(error)}`, error);
+      throw new PublishError(`publishing ${rows.length} outbox row(s) failed: ${describe(error)}`, error, { retriable: isRetriableKafkaError(error) });
+    }
+  }
+
+  /** The topics of `rows` the cluster does not have (asked after the producer's retries said so). */
+  private async missingTopics(rows: Sendable[]): Promise<Set<string>> {
+    const admin = this.options.kafka.admin();
+    await admin.connect();
+    try {
+      const existing = new Set(await admin.listTopics());
+      return new Set(rows.map((r) => r.row.topic).filter((topic) => !existing.has(topic)));
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  /** Marks what a batch published, and sets aside what it could not. */
+  private async record(outcome: Outcome): Promise<void> {
+    if (outcome.published.length === 0 && outcome.setAside.length === 0) return;
+    const { db } = this.options;
+    await db.transaction(async (trx) => {
+      if (outcome.published.length > 0) {
+        // A crash before this publishes these rows again later: consumers deduplicate on event_id.
+        await trx(OUTBOX_TABLE)
+          .whereIn('id', outcome.published.map((r) => r.id))
+          .update({ published_at: trx.fn.now() });
+      }
+      for (const { row, refusal } of outcome.setAside) {
+        await trx(OUTBOX_TABLE).where({ id: row.id }).update({ set_aside_at: trx.fn.now(), set_aside_code: refusal.code, set_aside_reason: refusal.reason });
+      }
+    });
+    this.counters.published += outcome.published.length;
+    this.counters.setAside += outcome.setAside.length;
+    for (const { row, refusal } of outcome.setAside) {
+      this.logger.error({ id: row.id, eventId: row.event_id, eventType: row.event_type, topic: row.topic, code: refusal.code, reason: refusal.reason }, 'outbox row set aside: it cannot be published');
     }
   }
 
@@ -290,24 +393,15 @@ export class OutboxRelay {
     this.lastPruneAt = Date.now();
   }
 
-  /**
-   * Waits `ms`, or less when stopped. An idle wait also ends on NOTIFY or when the session is
-   * lost; a backoff does not, so an outage cannot turn into a busy loop.
-   */
-  private pause(ms: number, idle: boolean): Promise<void> {
+  /** Waits `ms` for work; ends early when stopped, on NOTIFY, or when the session is lost. */
+  private async idle(ms: number, signal: AbortSignal): Promise<void> {
     // A NOTIFY or a lost session may have come while the relay was busy.
-    if (!this.running || (idle && (this.notified || !this.session?.alive))) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.interrupt = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.interrupt = (reason) => {
-        if (reason === 'stop' || idle) done();
-      };
-    });
+    if (signal.aborted || this.notified || !this.session?.alive) return;
+    const wake = new AbortController();
+    this.wake = wake;
+    // Rejects only when woken early, which is the point.
+    await sleep(ms, AbortSignal.any([signal, wake.signal])).catch(() => undefined);
+    this.wake = undefined;
   }
 
   private async dropSession(): Promise<void> {
@@ -322,4 +416,23 @@ export class OutboxRelay {
     await producer?.disconnect().catch(() => undefined);
     await this.dropSession();
   }
+}
+
+interface Sendable {
+  row: OutboxRow;
+  message: Message;
+}
+
+interface Outcome {
+  published: OutboxRow[];
+  setAside: Array<{ row: OutboxRow; refusal: Refusal }>;
+}
+
+function toMessage(row: OutboxRow, value: Buffer): Message {
+  return {
+    key: row.message_key,
+    value,
+    headers: row.headers,
+    timestamp: row.occurred_at ? String(row.occurred_at.getTime()) : undefined,
+  };
 }

@@ -1,17 +1,23 @@
+import type { Type } from 'avsc';
+import { z } from 'zod';
 import type { Trx } from '../db/database';
+import { getEventDefinition } from '../events/catalog';
 import type { EventMap, EventType } from '../events/generated';
 import { validateEvent } from '../events/validate';
-import { DEFAULT_TOPICS, type TopicNames } from '../kafka/topics';
+import type { TopicNames } from '../kafka/topics';
+import { createLogger, type Logger } from '../observability/logger';
+import { parseOptions, topicNamesSchema } from '../producer/options';
 import { eventHeaders, topicForEvent, type PublishOptions } from '../producer/publisher';
-import type { EventRegistry } from '../registry/event-registry';
 
 export const OUTBOX_TABLE = 'outbox';
 
 export interface OutboxOptions {
-  registry: EventRegistry;
   /** Topic names per domain. Default `auth.events` and `payment.events`. */
   topics?: TopicNames;
+  logger?: Logger;
 }
+
+const settingsSchema = z.object({ topics: topicNamesSchema });
 
 /** Row shape of the `outbox` table as the relay reads it. */
 export interface OutboxRow {
@@ -20,40 +26,63 @@ export interface OutboxRow {
   event_type: string;
   topic: string;
   message_key: string | null;
+  /** The Confluent wire format when `avro_fingerprint` is null, else the Avro body alone. */
   value: Buffer;
+  /** SHA-256 of the Parsing Canonical Form of the schema the body was written with. */
+  avro_fingerprint: string | null;
   headers: Record<string, string>;
   occurred_at: Date | null;
 }
 
+/** The fingerprint an Avro body is stored with (of the schema's canonical form): equal fingerprints, equal encoding. */
+export function avroFingerprint(type: Type): string {
+  let fingerprint = fingerprints.get(type);
+  if (fingerprint === undefined) {
+    fingerprint = type.fingerprint('sha256').toString('hex');
+    fingerprints.set(type, fingerprint);
+  }
+  return fingerprint;
+}
+
+const fingerprints = new WeakMap<Type, string>();
+
 /**
  * The transactional outbox: `enqueue` writes an event into the caller's transaction, so the
  * event exists if and only if that transaction commits. The outbox relay publishes it.
- * Validation, headers and encoding are the same as `Publisher.publish`, so a consumer
- * cannot tell the two paths apart.
+ *
+ * Nothing but PostgreSQL is touched inside the caller's transaction: the event is validated
+ * (schema and business rules, as `Publisher.publish` does) and stored as its Avro body with
+ * the fingerprint of the schema that wrote it; the relay looks the schema id up in the
+ * registry and frames the Confluent wire format when it publishes. So a registry outage
+ * delays publishing, never the caller's write, and a consumer cannot tell the two paths apart.
  */
 export class Outbox {
   private readonly topics: TopicNames;
+  private readonly logger: Logger;
 
-  constructor(private readonly options: OutboxOptions) {
-    this.topics = options.topics ?? DEFAULT_TOPICS;
+  constructor(options: OutboxOptions = {}) {
+    const { logger, ...rest } = options;
+    this.topics = parseOptions(settingsSchema, rest, 'outbox').topics;
+    this.logger = logger ?? createLogger('outbox');
   }
 
   async enqueue<T extends EventType>(trx: Trx, type: T, event: EventMap[T], options: PublishOptions = {}): Promise<{ id: string }> {
     validateEvent(type, event);
     const topic = topicForEvent(this.topics, type);
-    // Encoded before the insert: a registry failure aborts the caller's transaction, not the relay.
-    const value = await this.options.registry.encode(type, topic, event);
+    const { avroType } = getEventDefinition(type);
     const [{ id }] = (await trx(OUTBOX_TABLE)
       .insert({
         event_id: event.event_id,
         event_type: type,
         topic,
         message_key: event.user_id,
-        value,
+        value: avroType.toBuffer(event),
+        avro_fingerprint: avroFingerprint(avroType),
         headers: eventHeaders(type, event.event_id, options),
         occurred_at: new Date(event.occurred_at),
       })
       .returning('id')) as [{ id: string }];
+    this.logger.debug({ id, type, eventId: event.event_id }, 'event written to the outbox');
     return { id };
   }
 }

@@ -1,23 +1,50 @@
-import { CompressionTypes, Partitioners, type Kafka, type Message, type PartitionMetadata, type Producer, type TopicMessages } from 'kafkajs';
+import { CompressionTypes, type Kafka, type Message, type Producer, type RecordMetadata, type TopicMessages } from 'kafkajs';
 import type { Type } from 'avsc';
+import { z } from 'zod';
 import { PublishError, describe } from '../errors';
 import { getEventDefinition } from '../events/catalog';
 import type { EventMap, EventType } from '../events/generated';
 import { validateEvent } from '../events/validate';
-import { DEFAULT_TOPICS, type TopicNames } from '../kafka/topics';
+import type { TopicNames } from '../kafka/topics';
+import { createLogger, type Logger } from '../observability/logger';
 import { childTraceparent } from '../observability/trace-context';
-import { frame, type EventRegistry } from '../registry/event-registry';
+import type { EventRegistry } from '../registry/event-registry';
+import { frame } from '../registry/wire-format';
+import { isRetriableKafkaError, isUnknownTopic, sendIsolatingRefusals } from './broker-errors';
+import { createEventProducer } from './event-producer';
+import { MAX_TIMER_MS, metadataMaxAgeSchema, parseOptions, positiveInt, topicNamesSchema } from './options';
+
+export { partitionForKey } from './partitioner';
 
 export interface PublisherOptions {
   kafka: Kafka;
   registry: EventRegistry;
+  /** Topic names per domain. Default `auth.events` and `payment.events`. */
   topics?: TopicNames;
   /** How long a publish waits for others to share its request. Default 2 ms. */
   lingerMs?: number;
   /** Flush as soon as this many events are waiting. Default 500. */
   maxBatchSize?: number;
+  /**
+   * Publishes accepted and not yet acknowledged by the broker, at most. A publish beyond it
+   * waits for room (backpressure) instead of growing memory. Default 10,000.
+   */
+  maxQueuedEvents?: number;
+  /** Partition counts and leaders are re-read at least this often, so added partitions are followed. Default 10 s. */
+  metadataMaxAgeMs?: number;
   compression?: 'none' | 'gzip';
+  logger?: Logger;
 }
+
+const settingsSchema = z.object({
+  topics: topicNamesSchema,
+  lingerMs: z.number().int().min(0).max(MAX_TIMER_MS).default(2),
+  maxBatchSize: positiveInt.default(500),
+  maxQueuedEvents: positiveInt.default(10_000),
+  metadataMaxAgeMs: metadataMaxAgeSchema,
+  compression: z.enum(['none', 'gzip']).default('none'),
+});
+type Settings = z.infer<typeof settingsSchema>;
 
 export interface PublishOptions {
   /** W3C traceparent of the caller's span; the event is published as its child. */
@@ -32,19 +59,19 @@ export interface PublishResult {
   offset: string;
 }
 
-/** Everything a publish of one event type needs once the registry and metadata answered. */
+/** Everything a publish of one event type needs once the registry answered. */
 interface Route {
   topic: string;
   avroType: Type;
   schemaId: number;
-  partitionCount: number;
 }
 
-interface Pending {
+/** An event on its way: the kafkajs message itself, plus what its caller waits for. */
+interface Pending extends Message {
   topic: string;
-  partition: number;
-  message: Message;
   eventId: string;
+  /** Set by the partitioner, with the metadata the producer sent with. */
+  assigned: number;
   resolve: (result: PublishResult) => void;
   reject: (error: unknown) => void;
 }
@@ -65,69 +92,61 @@ export function topicForEvent(topics: TopicNames, type: EventType): string {
   return topics[getEventDefinition(type).domain];
 }
 
-const MURMUR2_SEED = 0x9747b28c;
-const MURMUR2_M = 0x5bd1e995;
-
-/** murmur2 over 32-bit ints, the hash of Java's DefaultPartitioner (kafkajs's Long-based one costs ~3 µs a key). */
-function murmur2(bytes: Uint8Array, length: number): number {
-  let h = MURMUR2_SEED ^ length;
-  const blocks = length & ~3;
-  for (let i = 0; i < blocks; i += 4) {
-    let k = bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24);
-    k = Math.imul(k, MURMUR2_M);
-    k ^= k >>> 24;
-    k = Math.imul(k, MURMUR2_M);
-    h = Math.imul(h, MURMUR2_M) ^ k;
-  }
-  const tail = length & 3;
-  if (tail > 0) {
-    if (tail === 3) h ^= bytes[blocks + 2]! << 16;
-    if (tail >= 2) h ^= bytes[blocks + 1]! << 8;
-    h ^= bytes[blocks]!;
-    h = Math.imul(h, MURMUR2_M);
-  }
-  h ^= h >>> 13;
-  h = Math.imul(h, MURMUR2_M);
-  h ^= h >>> 15;
-  return h;
-}
-
-/** Keys are UTF-8 encoded here rather than into a new Buffer per event. */
-const keyScratch = Buffer.allocUnsafe(1024);
-
-/** The partition Java's (and kafkajs's) default partitioner picks for a keyed message. */
-export function partitionForKey(key: string, partitionCount: number): number {
-  const hash = key.length * 3 <= keyScratch.length ? murmur2(keyScratch, keyScratch.write(key, 0)) : murmur2(Buffer.from(key), Buffer.byteLength(key));
-  return (hash & 0x7fffffff) % partitionCount;
-}
-
 /**
  * The producer SDK. `publish` validates an event against its schema and business rules,
  * encodes it in the Confluent wire format and sends it keyed by `user_id` through an
  * idempotent producer with acks=all. Concurrent publishes share requests (a few ms linger),
  * which is how the SDK keeps up with raw kafkajs batching.
+ *
+ * Partitions are chosen inside the producer from its own metadata, refreshed at least every
+ * `metadataMaxAgeMs`, with Java's murmur2: added partitions are followed within that time,
+ * and the outbox relay (same producer set-up) agrees on every key.
  */
 export class Publisher {
-  private readonly producer: Producer;
-  private readonly topics: TopicNames;
-  private readonly maxBatchSize: number;
-  private readonly lingerMs: number;
+  private readonly settings: Settings;
+  private readonly logger: Logger;
+  private producer: Producer;
+  /** A request failed: the idempotent producer's sequence numbers are in doubt, so the next request uses a new producer. */
+  private producerInDoubt = false;
   private readonly compression: CompressionTypes;
-  private readonly partitions = new Map<string, Promise<PartitionMetadata[]>>();
-  /** By event type; cleared with the metadata when a partition moves or disappears. */
   private readonly routes = new Map<string, Route>();
+  /** A first publish's registry look-up in progress; later publishes queue behind it. */
+  private lookup: Promise<void> | undefined;
   private queue: Pending[] = [];
   private timer: NodeJS.Timeout | undefined;
-  private inflight = new Set<Promise<void>>();
+  /**
+   * One request at a time: two sendBatch calls in flight can overtake each other inside
+   * kafkajs (one waits for metadata, the other does not), which reorders a user's events.
+   * The idempotent producer sends one request per broker at a time anyway.
+   */
+  private inflight: Promise<void> | undefined;
+  /** Publishes holding a place: accepted and not yet acknowledged or failed. */
+  private unsettled = 0;
+  /** Publishes waiting for a place, first come first served (a head index: shift() is O(n)). */
+  private waiting: Array<() => void> = [];
+  private waitingHead = 0;
   private connected = false;
 
   constructor(private readonly options: PublisherOptions) {
-    this.topics = options.topics ?? DEFAULT_TOPICS;
-    this.maxBatchSize = options.maxBatchSize ?? 500;
-    this.lingerMs = options.lingerMs ?? 2;
-    this.compression = options.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
-    // Java-compatible murmur2, so Java and Go producers put a user's events on the same partition.
-    this.producer = options.kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+    const { kafka: _kafka, registry: _registry, logger, ...rest } = options;
+    this.settings = parseOptions(settingsSchema, rest, 'publisher');
+    this.logger = logger ?? createLogger('publisher');
+    this.compression = this.settings.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
+    this.producer = this.newProducer();
+  }
+
+  private newProducer(): Producer {
+    return createEventProducer(this.options.kafka, {
+      metadataMaxAgeMs: this.settings.metadataMaxAgeMs,
+      onPartitioned: (message, partition) => {
+        (message as Pending).assigned = partition;
+      },
+    });
+  }
+
+  /** Publishes accepted and not yet settled (at most `maxQueuedEvents`), and those waiting for room. */
+  get backlog(): { queued: number; waiting: number } {
+    return { queued: this.unsettled, waiting: this.waiting.length - this.waitingHead };
   }
 
   async connect(): Promise<void> {
@@ -145,115 +164,177 @@ export class Publisher {
   }
 
   topicFor(type: EventType): string {
-    return topicForEvent(this.topics, type);
+    return topicForEvent(this.settings.topics, type);
   }
 
   publish<T extends EventType>(type: T, event: EventMap[T], options: PublishOptions = {}): Promise<PublishResult> {
-    // Not async: once the route is known the whole publish runs synchronously, and an async
-    // wrapper would add a promise and two ticks per event.
+    // Not async: with room and a known route the whole publish runs synchronously, and an
+    // async wrapper would add a promise and two ticks per event.
     try {
       validateEvent(type, event);
-      const route = this.routes.get(type);
-      if (route === undefined) return this.publishFirst(type, event, options);
-      return this.enqueue(route, type, event, options);
     } catch (error) {
       return Promise.reject(error);
     }
+    if (this.unsettled < this.settings.maxQueuedEvents && this.waitingHead === this.waiting.length) {
+      this.unsettled++;
+      return this.accept(type, event, options);
+    }
+    // Full: wait for a place, behind earlier waiters (so a user's events keep their order).
+    return new Promise<void>((resolve) => this.waiting.push(resolve)).then(() => this.accept(type, event, options));
   }
 
-  /** Sends everything waiting now and resolves when the broker has acknowledged it. */
+  /** Sends everything accepted so far and resolves when the broker has answered for all of it. */
   async flush(): Promise<void> {
-    this.sendQueued();
-    await Promise.all([...this.inflight]);
+    while (this.unsettled > 0 || this.backlog.waiting > 0) {
+      this.sendQueued();
+      // Publishes still waiting for the registry (first of a type) join the queue a little later.
+      await (this.inflight ?? new Promise((resolve) => setTimeout(resolve, Math.max(1, this.settings.lingerMs))));
+    }
   }
 
-  /** First publish of a type (or after a metadata reset): ask the registry and the cluster once. */
+  /** Holds a place (taken by the caller); gives it back if the event never reaches a batch. */
+  private accept<T extends EventType>(type: T, event: EventMap[T], options: PublishOptions): Promise<PublishResult> {
+    // Behind a registry look-up still under way, so a known type cannot overtake a new one.
+    if (this.lookup) return this.lookup.then(() => this.accept(type, event, options));
+    try {
+      const route = this.routes.get(type);
+      if (route !== undefined) return this.enqueue(route, type, event, options);
+    } catch (error) {
+      this.release(1);
+      return Promise.reject(error);
+    }
+    return this.publishFirst(type, event, options);
+  }
+
+  /** First publish of a type: ask the registry once. */
   private async publishFirst<T extends EventType>(type: T, event: EventMap[T], options: PublishOptions): Promise<PublishResult> {
     const topic = this.topicFor(type);
-    const [schemaId, metadata] = await Promise.all([this.options.registry.schemaId(type, topic), this.partitionMetadata(topic)]);
-    const route: Route = { topic, avroType: getEventDefinition(type).avroType, schemaId, partitionCount: metadata.length };
-    this.routes.set(type, route);
+    const schemaId = this.options.registry.schemaId(type, topic);
+    // Settles after this publish has continued (its reaction comes first), failed or not.
+    const lookup = schemaId.then(noop, noop);
+    this.lookup = lookup;
+    let route: Route;
+    try {
+      route = { topic, avroType: getEventDefinition(type).avroType, schemaId: await schemaId };
+      this.routes.set(type, route);
+    } catch (error) {
+      this.release(1);
+      throw error;
+    } finally {
+      if (this.lookup === lookup) this.lookup = undefined;
+    }
     return this.enqueue(route, type, event, options);
   }
 
   private enqueue(route: Route, type: EventType, event: EventMap[EventType], options: PublishOptions): Promise<PublishResult> {
-    const { topic } = route;
-    const key = event.user_id;
     const eventId = event.event_id;
-    const partition = partitionForKey(key, route.partitionCount);
-    const message: Message = {
-      key,
-      value: frame(route.schemaId, route.avroType, event),
-      partition,
-      timestamp: String(event.occurred_at),
-      headers: eventHeaders(type, eventId, options),
-    };
+    const value = frame(route.schemaId, route.avroType, event);
     return new Promise<PublishResult>((resolve, reject) => {
-      this.queue.push({ topic, partition, message, eventId, resolve, reject });
-      if (this.queue.length >= this.maxBatchSize) this.sendQueued();
-      else this.timer ??= setTimeout(() => this.sendQueued(), this.lingerMs);
+      this.queue.push({
+        key: event.user_id,
+        value,
+        timestamp: String(event.occurred_at),
+        headers: eventHeaders(type, eventId, options),
+        topic: route.topic,
+        eventId,
+        assigned: -1,
+        resolve,
+        reject,
+      });
+      if (this.queue.length >= this.settings.maxBatchSize) this.sendQueued();
+      else this.timer ??= setTimeout(() => this.sendQueued(), this.settings.lingerMs);
     });
   }
 
   private sendQueued(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.queue.length === 0) return;
-    const batch = this.queue;
-    this.queue = [];
-    const work = this.send(batch);
-    this.inflight.add(work);
-    void work.finally(() => this.inflight.delete(work));
+    // While a request is in flight the queue grows (up to maxQueuedEvents); it goes next.
+    if (this.inflight || this.queue.length === 0) return;
+    const batch = this.queue.length <= this.settings.maxBatchSize ? this.queue : this.queue.slice(0, this.settings.maxBatchSize);
+    this.queue = batch === this.queue ? [] : this.queue.slice(batch.length);
+    this.inflight = this.send(batch).finally(() => {
+      this.inflight = undefined;
+      // What queued up meanwhile has waited at least the linger already.
+      this.sendQueued();
+    });
   }
 
+  /**
+   * Sends a batch; an event the broker refuses for good (too large, timestamp out of range)
+   * fails alone, not retriable, and the rest of the batch is sent without it.
+   */
   private async send(batch: Pending[]): Promise<void> {
-    const topicMessages: TopicMessages[] = [];
-    for (const p of batch) {
-      let entry = topicMessages.find((t) => t.topic === p.topic);
-      if (!entry) {
-        entry = { topic: p.topic, messages: [] };
-        topicMessages.push(entry);
-      }
-      entry.messages.push(p.message);
-    }
     try {
-      const metadata = await this.producer.sendBatch({ acks: -1, compression: this.compression, topicMessages });
-      resolveOffsets(batch, metadata);
+      await sendIsolatingRefusals(
+        batch,
+        async (part) => resolveOffsets(part, await this.sendRequest(byTopic(part))),
+        (p, error) => p.reject(this.failure(1, error)),
+      );
     } catch (error) {
-      if (isStaleMetadata(error)) {
-        this.partitions.clear();
-        this.routes.clear();
-      }
-      const failure = new PublishError(`publishing ${batch.length} event(s) failed: ${describe(error)}`, error);
+      const failure = this.failure(batch.length, error);
+      // Events already acknowledged stay resolved: a settled promise ignores reject.
       for (const p of batch) p.reject(failure);
     }
+    this.release(batch.length);
   }
 
-  private partitionMetadata(topic: string): Promise<PartitionMetadata[]> {
-    let metadata = this.partitions.get(topic);
-    if (!metadata) {
-      metadata = this.fetchPartitions(topic);
-      metadata.catch(() => this.partitions.delete(topic));
-      this.partitions.set(topic, metadata);
+  private async sendRequest(topicMessages: TopicMessages[]): Promise<RecordMetadata[]> {
+    if (this.producerInDoubt) {
+      // Requests go one at a time, so no other request uses the old producer.
+      const old = this.producer;
+      this.producer = this.newProducer();
+      await old.disconnect().catch(() => undefined);
+      await this.producer.connect();
+      this.producerInDoubt = false;
     }
-    return metadata;
-  }
-
-  private async fetchPartitions(topic: string): Promise<PartitionMetadata[]> {
-    const admin = this.options.kafka.admin();
-    await admin.connect();
     try {
-      const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
-      const found = topics.find((t) => t.name === topic);
-      if (!found || found.partitions.length === 0) throw new PublishError(`topic "${topic}" does not exist; run \`tidings topics create\``);
-      return found.partitions;
+      return await this.producer.sendBatch({ acks: -1, compression: this.compression, topicMessages });
     } catch (error) {
-      if (error instanceof PublishError) throw error;
-      throw new PublishError(`reading metadata of topic "${topic}" failed: ${describe(error)}`, error);
-    } finally {
-      await admin.disconnect();
+      this.producerInDoubt = true;
+      throw error;
     }
   }
+
+  private failure(events: number, error: unknown): PublishError {
+    const missing = isUnknownTopic(error) ? ' (does the topic exist? `tidings topics create` creates it)' : '';
+    const failure = new PublishError(`publishing ${events} event(s) failed: ${describe(error)}${missing}`, error, { retriable: isRetriableKafkaError(error) });
+    this.logger.warn({ events, err: failure.message, retriable: failure.retriable }, 'publish failed');
+    return failure;
+  }
+
+  /** Frees `count` places and hands them to the publishes waiting longest. */
+  private release(count: number): void {
+    this.unsettled -= count;
+    while (this.waitingHead < this.waiting.length && this.unsettled < this.settings.maxQueuedEvents) {
+      this.unsettled++;
+      const admit = this.waiting[this.waitingHead]!;
+      this.waiting[this.waitingHead++] = noop;
+      admit();
+    }
+    if (this.waitingHead === this.waiting.length) {
+      this.waiting = [];
+      this.waitingHead = 0;
+    } else if (this.waitingHead > 1024 && this.waitingHead * 2 > this.waiting.length) {
+      this.waiting = this.waiting.slice(this.waitingHead);
+      this.waitingHead = 0;
+    }
+  }
+}
+
+function noop(): void {}
+
+function byTopic(batch: Pending[]): TopicMessages[] {
+  const topicMessages: TopicMessages[] = [];
+  for (const p of batch) {
+    let entry = topicMessages.find((t) => t.topic === p.topic);
+    if (!entry) {
+      entry = { topic: p.topic, messages: [] };
+      topicMessages.push(entry);
+    }
+    entry.messages.push(p);
+  }
+  return topicMessages;
 }
 
 /**
@@ -273,13 +354,8 @@ function resolveOffsets(batch: Pending[], metadata: Array<{ topicName: string; p
   for (const m of metadata) offsetsOf(m.topicName)[m.partition] = Number(m.baseOffset ?? '-1');
   for (const p of batch) {
     const byPartition = offsetsOf(p.topic);
-    const offset = byPartition[p.partition] ?? -1;
-    byPartition[p.partition] = offset + 1;
-    p.resolve({ eventId: p.eventId, topic: p.topic, partition: p.partition, offset: String(offset) });
+    const offset = byPartition[p.assigned] ?? -1;
+    byPartition[p.assigned] = offset + 1;
+    p.resolve({ eventId: p.eventId, topic: p.topic, partition: p.assigned, offset: String(offset) });
   }
-}
-
-function isStaleMetadata(error: unknown): boolean {
-  const type = (error as { type?: string }).type;
-  return type === 'UNKNOWN_TOPIC_OR_PARTITION' || type === 'NOT_LEADER_FOR_PARTITION';
 }

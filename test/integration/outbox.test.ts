@@ -79,8 +79,8 @@ describe('transactional outbox: enqueue in the business transaction, the relay p
     await ctx?.dispose();
   });
 
-  const startRelay = async (options: Partial<Omit<OutboxRelayOptions, 'kafka' | 'db' | 'databaseUrl'>> = {}): Promise<OutboxRelay> => {
-    const relay = new OutboxRelay({ kafka: ctx.platform.kafka, db: ctx.db, databaseUrl: ctx.databaseUrl, ...options });
+  const startRelay = async (options: Partial<Omit<OutboxRelayOptions, 'kafka' | 'db' | 'databaseUrl' | 'registry'>> = {}): Promise<OutboxRelay> => {
+    const relay = new OutboxRelay({ kafka: ctx.platform.kafka, db: ctx.db, databaseUrl: ctx.databaseUrl, registry: ctx.platform.registry, ...options });
     relays.push(relay);
     await relay.start();
     return relay;
