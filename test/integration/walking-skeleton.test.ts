@@ -1,19 +1,14 @@
-import { spawnSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { startNotificationConsumer, type NotificationConsumer } from '../../consumers/notification';
 import { createAuthProducer } from '../../producers/auth';
 import { createPaymentProducer } from '../../producers/payment';
-import { KafkaServer } from '../../src/dev/kafka-server';
 import { LegalRecords, verifyLegalRecord } from '../../src/legal/legal-records';
-import { stackHome } from '../../src/dev/paths';
 import { EventValidationError } from '../../src/errors';
 import { getEventDefinition } from '../../src/events/catalog';
 import { EVENT_TYPES, type PaymentSucceeded } from '../../src/events/generated';
 import { sampleEvent } from '../../src/events/samples';
 import type { Publisher } from '../../src/producer/publisher';
 import { subjectFor } from '../../src/registry/event-registry';
+import { javaPartitionsFor } from '../helpers/java-partitioner';
 import { createTestContext, type TestContext } from '../helpers/test-context';
 import { waitFor } from '../helpers/wait';
 
@@ -181,28 +176,3 @@ describe('walking skeleton: SDK → Kafka → notification consumer → PostgreS
     expect(await endOffsets()).toEqual(before);
   });
 });
-
-/** Asks Kafka's own Java client which partition each key goes to. */
-function javaPartitionsFor(keys: string[], partitions: number): number[] {
-  const classpath = new KafkaServer({ home: stackHome() }).install().join(path.delimiter);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tidings-murmur-'));
-  const source = path.join(dir, 'Partitions.java');
-  fs.writeFileSync(
-    source,
-    `public class Partitions {
-  public static void main(String[] args) {
-    int n = Integer.parseInt(args[0]);
-    for (int i = 1; i < args.length; i++) {
-      byte[] key = args[i].getBytes(java.nio.charset.StandardCharsets.UTF_8);
-      System.out.println(org.apache.kafka.clients.producer.internals.BuiltInPartitioner.partitionForKey(key, n));
-    }
-  }
-}
-`,
-  );
-  const run = spawnSync('java', ['-cp', classpath, source, String(partitions), ...keys], { encoding: 'utf8' });
-  fs.rmSync(dir, { recursive: true, force: true });
-  if (run.status !== 0) throw new Error(`java failed: ${run.stderr}`);
-  return run.stdout.trim().split('\n').map(Number);
-}
-
