@@ -3,6 +3,7 @@ import { registerApiCommand } from './commands/api';
 import { registerDemoCommand } from './commands/demo';
 import { registerDevCommands } from './commands/dev';
 import { registerMigrateCommand } from './commands/migrate';
+import { registerPruneCommand } from './commands/prune';
 import { registerRunCommand } from './commands/run';
 import { registerSchemaCommands } from './commands/schemas';
 import { registerTemplateCommands } from './commands/templates';
@@ -22,6 +23,7 @@ Examples:
   $ tidings schemas register       register every event schema (subject <topic>-<record>)
   $ tidings topics create          create auth.events and payment.events
   $ tidings run notification       run the notification consumer group
+  $ tidings prune --dry-run        count the operational rows past their retention
   $ tidings templates check --dir ./my-templates   check email templates before deploying them
   $ tidings demo --once            all of the above plus sample traffic, then a summary
 
@@ -33,6 +35,7 @@ Environment: KAFKA_BROKERS, SCHEMA_REGISTRY_URL, DATABASE_URL, SMTP_URL, MAIL_FR
   registerTopicCommands(program);
   registerTemplateCommands(program);
   registerRunCommand(program);
+  registerPruneCommand(program);
   registerDemoCommand(program);
   registerApiCommand(program);
   return program;

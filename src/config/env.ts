@@ -1,11 +1,24 @@
 import { z } from 'zod';
 import { ConfigError } from '../errors';
+import { parseDuration } from './duration';
 
 /**
  * The one place environment variables are read. Each is validated at start-up and a bad
  * value is reported by name, so a typo never surfaces later as a confusing connection error.
  */
 const hostPort = /^[^\s:,]+:\d{1,5}$/;
+const duration = z
+  .string()
+  .refine((v) => parsesAsDuration(v), { message: 'must be a duration such as 30d, 12h, 10m, 30s or 500ms' })
+  .optional();
+
+function parsesAsDuration(value: string): boolean {
+  try {
+    return parseDuration(value, 'duration') > 0;
+  } catch {
+    return false;
+  }
+}
 
 const schema = z.object({
   KAFKA_BROKERS: z
@@ -55,6 +68,15 @@ const schema = z.object({
     .string()
     .refine((v) => /^http:\/\/[^\s/]+(:\d+)?\/?$/.test(v), { message: 'must be a plain http://host:port URL of a local FCM endpoint' })
     .optional(),
+  // Retention of the operational tables (src/retention/retention-options.ts has the defaults).
+  TIDINGS_RETENTION_INBOX: duration,
+  TIDINGS_RETENTION_INBOX_FORCE: z.stringbool().optional(),
+  TIDINGS_RETENTION_LEDGER: duration,
+  TIDINGS_RETENTION_ATTEMPTS: duration,
+  TIDINGS_RETENTION_RATE_LIMITS: duration,
+  TIDINGS_RETENTION_OUTBOX: duration,
+  TIDINGS_PRUNE_INTERVAL: duration,
+  TIDINGS_PRUNE_BATCH: z.coerce.number().int().positive().optional(),
 });
 
 export type Env = z.infer<typeof schema>;

@@ -27,10 +27,6 @@ export interface OutboxRelayOptions {
   pollIntervalMs?: number;
   /** Key buckets shared among the relays; every relay of a database must use the same number. Default 16. */
   buckets?: number;
-  /** Published rows older than this are deleted. Default 24 h. */
-  retentionMs?: number;
-  /** How often to prune. Default 10 min. */
-  pruneIntervalMs?: number;
   /** Backoff while the broker, the registry or PostgreSQL is unreachable. Default 200 ms doubling to 30 s, with jitter. */
   outageBackoff?: { initialMs: number; maxMs: number };
   /** Partition counts and leaders are re-read at least this often, so added partitions are followed. Default 10 s. */
@@ -42,7 +38,6 @@ export interface OutboxRelayStats {
   /** Rows published and marked (a row published again after a crash counts again). */
   published: number;
   batches: number;
-  pruned: number;
   /** Failed attempts (broker, registry or database); each is retried after a backoff. */
   failures: number;
   /** Rows set aside: refused for good by the broker, or their schema cannot be resolved (see `set_aside_*` in the table). */
@@ -59,8 +54,6 @@ const settingsSchema = z.object({
   batchSize: positiveInt.default(500),
   pollIntervalMs: timerMs.default(1_000),
   buckets: positiveInt.max(1024).default(16),
-  retentionMs: positiveInt.default(24 * 60 * 60 * 1_000),
-  pruneIntervalMs: positiveInt.default(10 * 60 * 1_000),
   outageBackoff: z
     .object({ initialMs: timerMs, maxMs: timerMs })
     .refine((b) => b.maxMs >= b.initialMs, { message: 'must be at least initialMs', path: ['maxMs'] })
@@ -69,7 +62,6 @@ const settingsSchema = z.object({
 });
 type Settings = z.infer<typeof settingsSchema>;
 
-const PRUNE_CHUNK = 10_000;
 const FIRST_FENCE_RETRY_MS = 10;
 
 interface Candidate extends OutboxRow {
@@ -114,7 +106,7 @@ export class OutboxRelay {
   private readonly settings: Settings;
   private readonly logger: Logger;
   private readonly encoder: RowEncoder;
-  private readonly counters = { published: 0, batches: 0, pruned: 0, failures: 0, setAside: 0, notifications: 0, fenceWaits: 0 };
+  private readonly counters = { published: 0, batches: 0, failures: 0, setAside: 0, notifications: 0, fenceWaits: 0 };
   private session: RelaySession | undefined;
   private producer: Producer | undefined;
   private loop: Promise<void> | undefined;
@@ -124,7 +116,6 @@ export class OutboxRelay {
   /** Aborted by a NOTIFY or a lost session: ends the idle wait (never an outage backoff). */
   private wake: AbortController | undefined;
   private notified = false;
-  private lastPruneAt = 0;
 
   constructor(private readonly options: OutboxRelayOptions) {
     const { kafka: _kafka, db: _db, databaseUrl: _url, registry, logger, ...rest } = options;
@@ -196,7 +187,6 @@ export class OutboxRelay {
           async () => {
             await this.connect();
             const published = await this.publishBatch();
-            await this.pruneIfDue();
             return published;
           },
           { what: 'publishing the outbox', initialMs, maxMs, signal, onRetry },
@@ -376,21 +366,6 @@ export class OutboxRelay {
     for (const { row, refusal } of outcome.setAside) {
       this.logger.error({ id: row.id, eventId: row.event_id, eventType: row.event_type, topic: row.topic, code: refusal.code, reason: refusal.reason }, 'outbox row set aside: it cannot be published');
     }
-  }
-
-  private async pruneIfDue(): Promise<void> {
-    if (Date.now() - this.lastPruneAt < this.settings.pruneIntervalMs) return;
-    const { db } = this.options;
-    const cutoff = new Date(Date.now() - this.settings.retentionMs);
-    // In chunks, so no single statement holds many row locks for long.
-    for (;;) {
-      const deleted = await db(OUTBOX_TABLE)
-        .whereIn('id', db(OUTBOX_TABLE).select('id').where('published_at', '<', cutoff).limit(PRUNE_CHUNK))
-        .delete();
-      this.counters.pruned += deleted;
-      if (deleted < PRUNE_CHUNK) break;
-    }
-    this.lastPruneAt = Date.now();
   }
 
   /** Waits `ms` for work; ends early when stopped, on NOTIFY, or when the session is lost. */

@@ -17,7 +17,7 @@ export interface RetryOptions {
   maxMs?: number;
   /** Attempts before the last error is thrown. Default: unlimited. */
   maxAttempts?: number;
-  /** Ends the loop at once (even mid-wait) with `RetryAbortedError`. */
+  /** Ends the loop at once (even mid-wait) with `RetryAbortedError`; the first attempt runs regardless. */
   signal?: AbortSignal;
   /** Whether `error` is worth another attempt. Default: every error. */
   shouldRetry?: (error: unknown, attempt: number) => boolean;
@@ -33,7 +33,9 @@ export interface RetryOptions {
 export async function retry<T>(work: (attempt: number) => Promise<T>, options: RetryOptions): Promise<T> {
   const { initialMs = 200, maxMs = 30_000, maxAttempts = Infinity, signal } = options;
   for (let attempt = 0; ; attempt++) {
-    if (signal?.aborted) throw new RetryAbortedError(options.what);
+    // The first attempt always runs: an abort ends the waiting between attempts, not work
+    // that can still succeed at once (e.g. recording a send while stopping).
+    if (attempt > 0 && signal?.aborted) throw new RetryAbortedError(options.what);
     try {
       return await work(attempt);
     } catch (error) {

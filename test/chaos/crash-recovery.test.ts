@@ -1,6 +1,7 @@
 import { dlqTopic } from '../../src/consumer/retry-topology';
 import type { TypedEvent } from '../../src/events/generated';
 import { sampleStream, seededRng } from '../../src/events/samples';
+import { chaosRandom } from '../helpers/chaos-seed';
 import { startConsumerProcess } from '../helpers/consumer-process';
 import { createTestContext, type TestContext } from '../helpers/test-context';
 import { countRecords } from '../helpers/topic-reader';
@@ -12,6 +13,11 @@ import { waitFor } from '../helpers/wait';
  * may be missing. The one duplicate email allowed is the documented window: the process dies
  * after the SMTP server accepted a message and before the ledger recorded it.
  */
+// Each test's own waits (restarts, catching up on a 2-core machine) bound it; jest's default
+// 120 s is shorter than they allow.
+const KILL_TEST_TIMEOUT_MS = 15 * 60_000;
+const RESTART_TEST_TIMEOUT_MS = 6 * 60_000;
+
 describe('crash recovery of the notification consumer', () => {
   let ctx: TestContext;
 
@@ -70,7 +76,7 @@ describe('crash recovery of the notification consumer', () => {
     const events = sampleStream(10_000, { users: 400, rng: seededRng(7) });
     await publish(events);
     // Kill moments: 5 random points of progress between 5 % and 90 % of the emails.
-    const random = seededRng(Date.now() % 100_000);
+    const { seed, random } = chaosRandom({ file: 'test/chaos/crash-recovery.test.ts', testPattern: 'kill -9 at 5 random moments' });
     const thresholds = Array.from({ length: 5 }, () => Math.floor(events.length * (0.05 + 0.85 * random()))).sort((a, b) => a - b);
     const kills: number[] = [];
     for (const threshold of thresholds) {
@@ -89,8 +95,8 @@ describe('crash recovery of the notification consumer', () => {
     const { duplicateEmails } = await expectExactlyOnceEffects(events);
     // At most the emails in flight at each kill (16 concurrent sends) can be sent twice.
     expect(duplicateEmails).toBeLessThanOrEqual(kills.length * 16);
-    console.log(`kill -9 at ${kills.join(', ')} emails sent; duplicate emails from the accept→ledger window: ${duplicateEmails}`);
-  });
+    console.log(`CHAOS_SEED=${seed}: kill -9 at ${kills.join(', ')} emails sent; duplicate emails from the accept→ledger window: ${duplicateEmails}`);
+  }, KILL_TEST_TIMEOUT_MS);
 
   it('after a crash between the database commit and the offset commit, restarts without a duplicate receipt or email', async () => {
     const events = sampleStream(3_000, { users: 200, rng: seededRng(11) });
@@ -107,7 +113,7 @@ describe('crash recovery of the notification consumer', () => {
     expect((await consumer.exited).code).toBe(0);
     const { duplicateEmails } = await expectExactlyOnceEffects(events);
     expect(duplicateEmails).toBe(0);
-  });
+  }, RESTART_TEST_TIMEOUT_MS);
 
   it('on SIGTERM finishes the chunk in progress and exits cleanly; a restart continues without duplicates', async () => {
     const events = sampleStream(4_000, { users: 200, rng: seededRng(13) });
@@ -124,5 +130,5 @@ describe('crash recovery of the notification consumer', () => {
     expect((await second.exited).code).toBe(0);
     const { duplicateEmails } = await expectExactlyOnceEffects(events);
     expect(duplicateEmails).toBe(0);
-  });
+  }, RESTART_TEST_TIMEOUT_MS);
 });

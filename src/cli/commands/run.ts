@@ -6,15 +6,21 @@ import { startOutboxRelay } from '../../../consumers/outbox-relay';
 import { startScheduler } from '../../../consumers/scheduler';
 import { parseDuration, parseDurations } from '../../config/duration';
 import { readEnv, resolveEndpoints } from '../../config/env';
+import { DEFAULT_RETRY_DELAYS_MS } from '../../consumer/retry-topology';
 import { ConfigError } from '../../errors';
 import type { LaneName } from '../../notifications/routing';
 import { createLogger } from '../../observability/logger';
 import { Platform } from '../../platform';
+import { checkInboxRetention } from '../../retention/inbox-retention';
+import { Pruner } from '../../retention/pruner';
+import { retentionOptionsFromEnv, retentionSettings } from '../../retention/retention-options';
 
 /** A started group as `run` sees it: something to stop, and numbers to log when it has. */
 interface RunningGroup {
   stop(): Promise<void>;
   stats(): object;
+  /** The Kafka consumer group whose inbox rows this worker prunes; none for the outbox relay. */
+  inboxGroup?: string;
 }
 
 interface RunOptions {
@@ -33,7 +39,7 @@ const GROUPS: Record<string, (platform: Platform, options: RunOptions) => Promis
       retryDelaysMs: options.retryDelays === undefined ? undefined : parseDurations(options.retryDelays, '--retry-delays'),
       sessionTimeoutMs: options.sessionTimeout === undefined ? undefined : parseDuration(options.sessionTimeout, '--session-timeout'),
     });
-    return { stop: () => consumer.stop(), stats: () => ({ group: consumer.runtime.groupId, ...consumer.runtime.stats }) };
+    return { stop: () => consumer.stop(), stats: () => ({ group: consumer.runtime.groupId, ...consumer.runtime.stats }), inboxGroup: consumer.runtime.groupId };
   },
   'outbox-relay': async (platform) => {
     const relay = await startOutboxRelay(platform);
@@ -41,11 +47,11 @@ const GROUPS: Record<string, (platform: Platform, options: RunOptions) => Promis
   },
   audit: async (platform, options) => {
     const consumer = await startAuditConsumer(platform, { groupId: options.groupId, sessionTimeoutMs: options.sessionTimeout === undefined ? undefined : parseDuration(options.sessionTimeout, '--session-timeout') });
-    return { stop: () => consumer.stop(), stats: () => ({ group: consumer.runtime.groupId, ...consumer.runtime.stats, ...consumer.handler.stats }) };
+    return { stop: () => consumer.stop(), stats: () => ({ group: consumer.runtime.groupId, ...consumer.runtime.stats, ...consumer.handler.stats }), inboxGroup: consumer.runtime.groupId };
   },
   analytics: async (platform, options) => {
     const consumer = await startAnalyticsConsumer(platform, { groupId: options.groupId, sessionTimeoutMs: options.sessionTimeout === undefined ? undefined : parseDuration(options.sessionTimeout, '--session-timeout') });
-    return { stop: () => consumer.stop(), stats: () => ({ group: consumer.runtime.groupId, ...consumer.runtime.stats }) };
+    return { stop: () => consumer.stop(), stats: () => ({ group: consumer.runtime.groupId, ...consumer.runtime.stats }), inboxGroup: consumer.runtime.groupId };
   },
   scheduler: async (platform, options) => {
     const scheduler = await startScheduler(platform, {
@@ -53,8 +59,23 @@ const GROUPS: Record<string, (platform: Platform, options: RunOptions) => Promis
       retryDelaysMs: options.retryDelays === undefined ? undefined : parseDurations(options.retryDelays, '--retry-delays'),
       sessionTimeoutMs: options.sessionTimeout === undefined ? undefined : parseDuration(options.sessionTimeout, '--session-timeout'),
     });
-    return { stop: () => scheduler.stop(), stats: () => ({ group: scheduler.runtime.groupId, ...scheduler.runtime.stats, dispatcher: scheduler.dispatcher.stats }) };
+    return {
+      stop: () => scheduler.stop(),
+      stats: () => ({ group: scheduler.runtime.groupId, ...scheduler.runtime.stats, dispatcher: scheduler.dispatcher.stats }),
+      inboxGroup: scheduler.runtime.groupId,
+    };
   },
+};
+
+/**
+ * The groups that keep an inbox: the topics their events come from, and whether they take
+ * `--retry-delays` (the others run on the default tiers). The start-up check reads these.
+ */
+const INBOX_SOURCES: Record<string, { sources: (platform: Platform) => string[]; retryDelaysFlag: boolean }> = {
+  notification: { sources: (p) => [p.topics.auth, p.topics.payment], retryDelaysFlag: true },
+  audit: { sources: (p) => [p.topics.auth, p.topics.payment], retryDelaysFlag: false },
+  analytics: { sources: (p) => [p.topics.auth, p.topics.payment], retryDelaysFlag: false },
+  scheduler: { sources: (p) => [p.topics.payment], retryDelaysFlag: true },
 };
 
 export function registerRunCommand(program: Command): void {
@@ -67,7 +88,16 @@ export function registerRunCommand(program: Command): void {
     .option('--topic-prefix <prefix>', 'prefix of every topic name (overrides TIDINGS_TOPIC_PREFIX)')
     .option('--retry-delays <list>', 'delay of each retry tier, e.g. 10s,1m,10m,1h (the default)')
     .option('--session-timeout <duration>', 'how long the broker waits for a silent instance, e.g. 30s (the default)')
-    .addHelpText('after', '\nExample:\n  $ tidings run notification --retry-delays 5s,30s,5m')
+    .addHelpText(
+      'after',
+      `
+Every worker also prunes the operational tables past their retention (TIDINGS_RETENTION_*, see
+\`tidings prune --help\`), and refuses to start when TIDINGS_RETENTION_INBOX is shorter than the
+source topics' retention plus the retry tiers.
+
+Example:
+  $ tidings run notification --retry-delays 5s,30s,5m`,
+    )
     .action(async (group: string, options: RunOptions) => {
       const start = GROUPS[group];
       if (!start) throw new ConfigError(`unknown consumer group "${group}" (known: ${names})`);
@@ -75,13 +105,34 @@ export function registerRunCommand(program: Command): void {
       // The flag overrides the env var and goes through the same validation.
       const env = readEnv(options.topicPrefix === undefined ? process.env : { ...process.env, TIDINGS_TOPIC_PREFIX: options.topicPrefix });
       const platform = new Platform({ clientId: `tidings-${group}`, endpoints: resolveEndpoints(env) });
+      const retention = retentionOptionsFromEnv(env);
+      // A bad retention option, or inbox rows that would not outlive the records, stop the start before any event is read.
+      const settings = retentionSettings(retention);
+      const inbox = INBOX_SOURCES[group];
+      const pruneInbox =
+        inbox !== undefined &&
+        (await checkInboxRetention(
+          platform.kafka,
+          inbox.sources(platform),
+          inbox.retryDelaysFlag && options.retryDelays !== undefined ? parseDurations(options.retryDelays, '--retry-delays') : DEFAULT_RETRY_DELAYS_MS,
+          settings,
+          logger,
+        ));
       const running = await start(platform, options);
+      const pruner = new Pruner({
+        ...retention,
+        db: platform.db,
+        inbox: pruneInbox && running.inboxGroup !== undefined ? [running.inboxGroup] : 'none',
+        logger: createLogger(`retention:${group}`),
+      });
+      pruner.start();
       logger.info(running.stats(), 'running');
       await new Promise<void>((resolve) => {
         const shutdown = (signal: string): void => {
           logger.info({ signal }, 'stopping: finishing the work in progress');
-          void running
+          void pruner
             .stop()
+            .then(() => running.stop())
             .then(() => platform.close())
             .finally(resolve);
         };
