@@ -1,14 +1,10 @@
 import { z } from 'zod';
-import { ConfigError } from '../errors';
+import { durationMs, parseOptions, positiveInt } from '../config/options';
 import { DEFAULT_RETRY_DELAYS_MS } from './retry-topology';
 
-/** The longest delay `setTimeout` honours (2^31-1 ms, about 24.8 days); a longer one fires at once. */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Added to twice the longest retry delay to give the default `maxHoldAgeMs`: slack for a backlog in the tiers. */
 export const HOLD_AGE_MARGIN_MS = 10 * 60_000;
 
-const positiveInt = z.number().int().positive();
-const durationMs = positiveInt.max(MAX_TIMER_MS, { error: `must be at most ${MAX_TIMER_MS} ms (about 24.8 days): a longer delay overflows setTimeout` });
 
 /** The settings of a consumer runtime that are plain values (not clients); each has its default here. */
 const settingsSchema = z
@@ -49,10 +45,5 @@ export function defaultMaxHoldAgeMs(retryDelaysMs: readonly number[]): number {
 
 /** Applies the defaults; a bad value is refused with a `ConfigError` naming the option. */
 export function consumerRuntimeSettings(input: RuntimeSettingsInput): RuntimeSettings {
-  const parsed = settingsSchema.safeParse(input);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.')} ${i.message}`);
-    throw new ConfigError(`invalid consumer runtime options: ${problems.join('; ')}`);
-  }
-  return parsed.data;
+  return parseOptions('consumer runtime', settingsSchema, input);
 }

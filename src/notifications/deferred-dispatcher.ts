@@ -6,7 +6,8 @@ import { retry } from '../retry/retry';
 import type { ChannelName } from './channels/channel';
 import type { ChannelSender } from './channels/channel-sender';
 import { LedgerClaims, type Claim, type ClaimedRow } from './delivery/ledger-claims';
-import { claimOptions, defaultInstanceId, parseOptions } from './delivery/options';
+import { defaultInstanceId, parseOptions } from '../config/options';
+import { claimOptions } from './delivery/options';
 
 const settingsSchema = z.object({
   /** How often to look for messages whose quiet hours are over. */

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Db } from '../db/database';
 import { createLogger, type Logger } from '../observability/logger';
 import { CHANNELS, type ChannelName } from './channels/channel';
-import { parseOptions } from './delivery/options';
+import { parseOptions } from '../config/options';
 
 /**
  * Per user and channel limits (e.g. at most 5 SMS per hour), counted in PostgreSQL so every

@@ -6,7 +6,8 @@ import { faultPoint } from '../observability/fault-injection';
 import { createLogger, type Logger } from '../observability/logger';
 import { isRetriableKafkaError, isUnknownTopic, kafkaErrorType, sendIsolatingRefusals } from '../producer/broker-errors';
 import { createEventProducer } from '../producer/event-producer';
-import { metadataMaxAgeSchema, parseOptions, positiveInt, timerMs } from '../producer/options';
+import { durationMs, parseOptions, positiveInt } from '../config/options';
+import { metadataMaxAgeSchema } from '../producer/options';
 import type { EventRegistry } from '../registry/event-registry';
 import { backoffDelay } from '../retry/backoff';
 import { RetryAbortedError, retry, sleep } from '../retry/retry';
@@ -52,10 +53,10 @@ export interface OutboxRelayStats {
 
 const settingsSchema = z.object({
   batchSize: positiveInt.default(500),
-  pollIntervalMs: timerMs.default(1_000),
+  pollIntervalMs: durationMs.default(1_000),
   buckets: positiveInt.max(1024).default(16),
   outageBackoff: z
-    .object({ initialMs: timerMs, maxMs: timerMs })
+    .object({ initialMs: durationMs, maxMs: durationMs })
     .refine((b) => b.maxMs >= b.initialMs, { message: 'must be at least initialMs', path: ['maxMs'] })
     .default({ initialMs: 200, maxMs: 30_000 }),
   metadataMaxAgeMs: metadataMaxAgeSchema,
@@ -119,7 +120,7 @@ export class OutboxRelay {
 
   constructor(private readonly options: OutboxRelayOptions) {
     const { kafka: _kafka, db: _db, databaseUrl: _url, registry, logger, ...rest } = options;
-    this.settings = parseOptions(settingsSchema, rest, 'outbox relay');
+    this.settings = parseOptions('outbox relay', settingsSchema, rest);
     this.logger = logger ?? createLogger('outbox-relay');
     this.encoder = new RowEncoder(registry);
   }

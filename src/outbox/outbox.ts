@@ -6,7 +6,8 @@ import type { EventMap, EventType } from '../events/generated';
 import { validateEvent } from '../events/validate';
 import type { TopicNames } from '../kafka/topics';
 import { createLogger, type Logger } from '../observability/logger';
-import { parseOptions, topicNamesSchema } from '../producer/options';
+import { parseOptions } from '../config/options';
+import { topicNamesSchema } from '../producer/options';
 import { eventHeaders, topicForEvent, type PublishOptions } from '../producer/publisher';
 
 export const OUTBOX_TABLE = 'outbox';
@@ -62,7 +63,7 @@ export class Outbox {
 
   constructor(options: OutboxOptions = {}) {
     const { logger, ...rest } = options;
-    this.topics = parseOptions(settingsSchema, rest, 'outbox').topics;
+    this.topics = parseOptions('outbox', settingsSchema, rest).topics;
     this.logger = logger ?? createLogger('outbox');
   }
 

@@ -12,7 +12,8 @@ import type { EventRegistry } from '../registry/event-registry';
 import { frame } from '../registry/wire-format';
 import { isRetriableKafkaError, isUnknownTopic, sendIsolatingRefusals } from './broker-errors';
 import { createEventProducer } from './event-producer';
-import { MAX_TIMER_MS, metadataMaxAgeSchema, parseOptions, positiveInt, topicNamesSchema } from './options';
+import { MAX_TIMER_MS, parseOptions, positiveInt } from '../config/options';
+import { metadataMaxAgeSchema, topicNamesSchema } from './options';
 
 export { partitionForKey } from './partitioner';
 
@@ -129,7 +130,7 @@ export class Publisher {
 
   constructor(private readonly options: PublisherOptions) {
     const { kafka: _kafka, registry: _registry, logger, ...rest } = options;
-    this.settings = parseOptions(settingsSchema, rest, 'publisher');
+    this.settings = parseOptions('publisher', settingsSchema, rest);
     this.logger = logger ?? createLogger('publisher');
     this.compression = this.settings.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
     this.producer = this.newProducer();

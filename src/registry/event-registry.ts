@@ -1,6 +1,7 @@
 import { Type } from 'avsc';
 import { z } from 'zod';
-import { ConfigError, MalformedMessageError, RegistryError, describe } from '../errors';
+import { durationMs, parseOptions, positiveInt } from '../config/options';
+import { MalformedMessageError, RegistryError, describe } from '../errors';
 import { findDefinitionByRecordName, getEventDefinition, type EventDefinition } from '../events/catalog';
 import type { EventType } from '../events/generated';
 import { createLogger, type Logger } from '../observability/logger';
@@ -26,13 +27,11 @@ export interface EventRegistryOptions {
   logger?: Logger;
 }
 
-const positiveInt = z.number().int().positive();
 const optionsSchema = z.object({
   url: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }),
   autoRegister: z.boolean().default(false),
   compatibility: z.enum(COMPATIBILITY_LEVELS).default('BACKWARD'),
-  // setTimeout's ceiling.
-  requestTimeoutMs: positiveInt.max(2 ** 31 - 1).default(10_000),
+  requestTimeoutMs: durationMs.default(10_000),
   retry: z
     .object({ maxAttempts: positiveInt, initialMs: positiveInt, maxMs: positiveInt })
     .default({ maxAttempts: 3, initialMs: 200, maxMs: 2_000 }),
@@ -70,12 +69,8 @@ export class EventRegistry {
 
   constructor(options: EventRegistryOptions) {
     const { logger, ...rest } = options;
-    const parsed = optionsSchema.safeParse(rest);
-    if (!parsed.success) {
-      const problems = parsed.error.issues.map((i) => `${i.path.join('.')} ${i.message}`);
-      throw new ConfigError(`invalid schema registry options: ${problems.join('; ')}`);
-    }
-    this.settings = { ...parsed.data, url: parsed.data.url.replace(/\/+$/, '') };
+    const parsed = parseOptions('schema registry', optionsSchema, rest);
+    this.settings = { ...parsed, url: parsed.url.replace(/\/+$/, '') };
     this.http = new RegistryHttp({
       url: this.settings.url,
       requestTimeoutMs: this.settings.requestTimeoutMs,

@@ -1,12 +1,10 @@
 import { z } from 'zod';
+import { durationMs, parseOptions } from '../config/options';
 import { parseDuration } from '../config/duration';
 import type { Env } from '../config/env';
-import { ConfigError } from '../errors';
 import { DEFAULT_RATE_LIMITS } from '../notifications/rate-limiter';
 
 const DAY = 86_400_000;
-// setTimeout overflows past 2^31 − 1 ms (24.8 days) and then fires at once.
-const MAX_TIMER_MS = 2_147_483_647;
 
 /** How long each operational table keeps its rows; every field is optional and documented with its default. */
 export interface RetentionOptionsInput {
@@ -56,7 +54,7 @@ const settingsSchema = z
     attemptsMs: duration.default(30 * DAY),
     rateLimitCountersMs: duration.default(DAY),
     outboxMs: duration.default(DAY),
-    intervalMs: duration.max(MAX_TIMER_MS).default(10 * 60_000),
+    intervalMs: durationMs.default(10 * 60_000),
     batchSize: z.number().int().min(1).max(100_000).default(1_000),
     longestRateLimitWindowMs: duration.default(longestWindow),
   })
@@ -71,16 +69,10 @@ export type RetentionSettings = z.infer<typeof settingsSchema>;
 
 /** Applies the defaults; a bad value is reported by option and environment variable name. */
 export function retentionSettings(input: RetentionOptionsInput = {}): RetentionSettings {
-  const parsed = settingsSchema.safeParse(input);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => {
-      const field = String(i.path[0] ?? '');
-      const env = RETENTION_ENV[field as keyof typeof RETENTION_ENV];
-      return `${field}${env ? ` (${env})` : ''} ${i.message}`;
-    });
-    throw new ConfigError(`invalid retention options: ${problems.join('; ')}`);
-  }
-  return parsed.data;
+  return parseOptions('retention', settingsSchema, input, (field) => {
+    const env = RETENTION_ENV[field as keyof typeof RETENTION_ENV];
+    return env ? `${field} (${env})` : field;
+  });
 }
 
 /** The retention options set in the environment (durations such as `30d`, `12h`); unset ones keep their defaults. */

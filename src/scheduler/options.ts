@@ -1,8 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import os from 'node:os';
 import { z } from 'zod';
-import { MAX_TIMER_MS } from '../consumer/runtime-options';
-import { ConfigError } from '../errors';
+import { defaultInstanceId, durationMs, parseOptions, positiveInt } from '../config/options';
 import type { ChannelSender } from '../notifications/channels/channel-sender';
 import type { Logger } from '../observability/logger';
 import { systemClock, type Clock } from './clock';
@@ -53,15 +50,6 @@ export interface SchedulerOptions {
   maxRetryDelayMs?: number;
 }
 
-/** Identifies one dispatcher process in `claimed_by`. */
-function defaultInstanceId(): string {
-  return `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
-}
-
-const positiveInt = z.number().int().positive();
-// Every duration, timer or not, has setTimeout's ceiling: one rule to remember, and none of them makes sense past weeks.
-const durationMs = positiveInt.max(MAX_TIMER_MS, { message: `must be at most ${MAX_TIMER_MS} ms (about 24.8 days): a longer delay overflows setTimeout` });
-
 const schema = z
   .object({
     groupId: z.string().min(1).default(SCHEDULER_GROUP),
@@ -94,10 +82,5 @@ export type SchedulerSettings = z.infer<typeof schema>;
 
 /** Applies the defaults; a bad value is refused with a ConfigError naming the option. */
 export function schedulerSettings(input: SchedulerOptions): SchedulerSettings {
-  const parsed = schema.safeParse(input);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => (i.path.length > 0 ? `${i.path.join('.')} ${i.message}` : i.message));
-    throw new ConfigError(`invalid scheduler options: ${problems.join('; ')}`);
-  }
-  return parsed.data;
+  return parseOptions('scheduler', schema, input);
 }

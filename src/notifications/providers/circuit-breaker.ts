@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { ConfigError, ProviderError, TidingsError } from '../../errors';
+import { parseOptions } from '../../config/options';
+import { ProviderError, TidingsError } from '../../errors';
 
 export type CircuitState = 'closed' | 'open' | 'half_open';
 
@@ -65,11 +66,7 @@ export class CircuitBreaker {
     readonly name: string,
     options: CircuitBreakerOptions = {},
   ) {
-    const parsed = optionsSchema.safeParse(options);
-    if (!parsed.success) {
-      const problems = parsed.error.issues.map((i) => (i.path.length > 0 ? `${i.path.join('.')} ${i.message}` : i.message));
-      throw new ConfigError(`invalid circuit breaker options (${name}): ${problems.join('; ')}`);
-    }
+    const parsed = { data: parseOptions(`circuit breaker (${name})`, optionsSchema, options) };
     this.failureThreshold = parsed.data.failureThreshold;
     this.cooldownMs = parsed.data.cooldownMs;
     this.now = parsed.data.now;
