@@ -6,6 +6,7 @@ import { FailoverProvider } from '../../src/notifications/providers/failover';
 import { createProvidersFromEnv } from '../../src/notifications/providers/providers-from-env';
 import { SmtpProvider } from '../../src/notifications/providers/smtp-provider';
 import { TwilioSmsProvider } from '../../src/notifications/providers/twilio-sms';
+import { FcmPushProvider } from '../../src/notifications/providers/fcm-push';
 import { readEnv } from '../../src/config/env';
 import { createLogger } from '../../src/observability/logger';
 import { LocalTwilio } from '../../src/dev/local-twilio';
@@ -229,6 +230,16 @@ describe('notification providers: SMTP and Twilio through their real clients, wi
       expect(build({ failureThreshold: 0 })).toThrow(/failureThreshold .*>=1/);
       expect(build({ cooldownMs: -1 })).toThrow(/cooldownMs /);
       expect(build({ cooldown: 1_000 })).toThrow(/Unrecognized key.*cooldown/);
+    });
+
+    it('refuses bad provider options at construction with a ConfigError naming the option, before any connection', () => {
+      const account = { project_id: 'p', client_email: 'push@p.iam.gserviceaccount.com', private_key: '-----BEGIN PRIVATE KEY-----\n…' };
+      expect(() => new SmtpProvider({ url: 'http://mail.example.com', from: FROM })).toThrow(/^invalid SMTP provider options: url must be an smtp:\/\/ or smtps:\/\/ URL/);
+      expect(() => new SmtpProvider({ url: ctx.mail.url, from: FROM, socketTimeoutMs: 30 * 24 * 3_600_000 })).toThrow(/socketTimeoutMs must be at most/);
+      expect(() => new TwilioSmsProvider({ accountSid: 'SK123', authToken: 't', from: SENDER })).toThrow(/accountSid must be an account SID/);
+      expect(() => new TwilioSmsProvider({ accountSid: twilioA.accountSid, authToken: 't', from: '555-1000' })).toThrow(/from must be an E\.164 number/);
+      expect(() => new FcmPushProvider({ serviceAccount: { ...account, private_key: 'not a key' } })).toThrow(/^invalid FCM provider \(fcm\) options: serviceAccount\.private_key must be a PEM private key/);
+      expect(() => new FcmPushProvider({ serviceAccount: account, baseUrl: 'localhost:4020' })).toThrow(ConfigError);
     });
 
     it('when every provider fails or is skipped, the error is AllProvidersFailedError carrying each attempt', async () => {

@@ -4,6 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { cert, deleteApp, initializeApp, type App, type Credential, type GoogleOAuthAccessToken, type ServiceAccount } from 'firebase-admin/app';
 import { getMessaging, type Messaging } from 'firebase-admin/messaging';
+import { z } from 'zod';
+import { parseOptions } from '../../config/options';
 import { ConfigError, ProviderError, RecipientUnreachableError, describe } from '../../errors';
 import type { ChannelName, OutboundMessage, Provider, ProviderReceipt } from '../channels/channel';
 import { HostRedirectAgent } from './host-redirect-agent';
@@ -53,6 +55,18 @@ const RETRIABLE_CODES: ReadonlySet<string> = new Set([
 /** Codes that say the token itself is dead: UNREGISTERED (the app was uninstalled) and the legacy InvalidRegistration. */
 const DEAD_TOKEN_CODES: ReadonlySet<string> = new Set(['messaging/registration-token-not-registered', 'messaging/invalid-registration-token']);
 
+const optionsSchema = z.object({
+  name: z.string().min(1).default('fcm'),
+  serviceAccount: z.looseObject({
+    project_id: z.string().min(1),
+    client_email: z.string().min(1),
+    private_key: z.string().includes('PRIVATE KEY', { error: 'must be a PEM private key' }),
+    token_uri: z.url().optional(),
+  }),
+  projectId: z.string().min(1).optional(),
+  baseUrl: z.url({ protocol: /^https?$/ }).optional(),
+});
+
 /** Push notifications through firebase-admin's FCM v1 `messaging.send`. */
 export class FcmPushProvider implements Provider {
   readonly name: string;
@@ -63,9 +77,10 @@ export class FcmPushProvider implements Provider {
   private readonly keyDir: string | undefined;
   private readonly credential: ObservedCredential;
 
-  constructor(options: FcmPushOptions) {
-    this.name = options.name ?? 'fcm';
-    const account = options.serviceAccount;
+  constructor(input: FcmPushOptions) {
+    const options = parseOptions(`FCM provider (${input.name ?? 'fcm'})`, optionsSchema, input);
+    this.name = options.name;
+    const account: FcmServiceAccount = options.serviceAccount;
     // Several providers (primary, backup, tests) may live in one process: each gets its own app.
     const appName = `tidings-${this.name}-${randomUUID()}`;
     this.agent = options.baseUrl ? new HostRedirectAgent(localRoutes(options.baseUrl, account.token_uri)) : undefined;

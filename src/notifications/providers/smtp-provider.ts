@@ -1,4 +1,6 @@
 import nodemailer, { type Transporter } from 'nodemailer';
+import { z } from 'zod';
+import { durationMs, parseOptions } from '../../config/options';
 import { ProviderError, describe } from '../../errors';
 import type { ChannelName, OutboundMessage, Provider, ProviderReceipt } from '../channels/channel';
 
@@ -17,6 +19,15 @@ export interface SmtpProviderOptions {
   socketTimeoutMs?: number;
 }
 
+const optionsSchema = z.object({
+  url: z.url({ protocol: /^smtps?$/, error: 'must be an smtp:// or smtps:// URL' }),
+  from: z.string().min(1),
+  name: z.string().min(1).default('smtp'),
+  maxConnections: z.number().int().min(1).max(100).default(4),
+  connectTimeoutMs: durationMs.default(5_000),
+  socketTimeoutMs: durationMs.default(15_000),
+});
+
 /**
  * Email through nodemailer over SMTP with a pooled connection. SMTP answers are classified:
  * 4xx replies and connection problems may succeed later (retriable), 5xx replies will not.
@@ -28,18 +39,19 @@ export class SmtpProvider implements Provider {
   private readonly transport: Transporter;
   private readonly messageIdDomain: string;
 
-  constructor(options: SmtpProviderOptions) {
-    this.name = options.name ?? 'smtp';
+  constructor(input: SmtpProviderOptions) {
+    const options = parseOptions('SMTP provider', optionsSchema, input);
+    this.name = options.name;
     this.from = options.from;
     // A Message-ID needs a domain part; the sender's domain is the one we can vouch for.
     this.messageIdDomain = /@([A-Za-z0-9.-]+)/.exec(options.from)?.[1] ?? 'tidings.local';
     this.transport = nodemailer.createTransport({
       url: options.url,
       pool: true,
-      maxConnections: options.maxConnections ?? 4,
-      connectionTimeout: options.connectTimeoutMs ?? 5_000,
-      greetingTimeout: options.connectTimeoutMs ?? 5_000,
-      socketTimeout: options.socketTimeoutMs ?? 15_000,
+      maxConnections: options.maxConnections,
+      connectionTimeout: options.connectTimeoutMs,
+      greetingTimeout: options.connectTimeoutMs,
+      socketTimeout: options.socketTimeoutMs,
     });
   }
 

@@ -1,7 +1,9 @@
 import twilio from 'twilio';
 import type RequestClient from 'twilio/lib/base/RequestClient';
 import type Response from 'twilio/lib/http/response';
-import { ConfigError, ProviderError, RecipientUnreachableError, describe } from '../../errors';
+import { z } from 'zod';
+import { durationMs, parseOptions } from '../../config/options';
+import { ProviderError, RecipientUnreachableError, describe } from '../../errors';
 import type { ChannelName, OutboundMessage, Provider, ProviderReceipt } from '../channels/channel';
 
 export interface TwilioSmsOptions {
@@ -42,6 +44,16 @@ const UNREACHABLE_CODES: ReadonlyMap<number, string> = new Map([
   [21614, 'number is not a mobile number'],
 ]);
 
+const optionsSchema = z.object({
+  name: z.string().min(1).default('twilio'),
+  accountSid: z.string().regex(/^AC[0-9a-zA-Z]+$/, { error: 'must be an account SID (AC…)' }),
+  authToken: z.string().min(1),
+  from: z.string().regex(/^(\+[1-9]\d{1,14}|MG[0-9a-zA-Z]+)$/, { error: 'must be an E.164 number (+15551234567) or a Messaging Service SID (MG…)' }),
+  baseUrl: z.url({ protocol: /^https?$/ }).optional(),
+  statusCallbackUrl: z.url({ protocol: /^https?$/ }).optional(),
+  timeoutMs: durationMs.default(10_000),
+});
+
 /** SMS through the twilio SDK's `messages.create`. */
 export class TwilioSmsProvider implements Provider {
   readonly name: string;
@@ -50,12 +62,12 @@ export class TwilioSmsProvider implements Provider {
   private readonly sender: { from: string } | { messagingServiceSid: string };
   private readonly statusCallbackUrl: string | undefined;
 
-  constructor(options: TwilioSmsOptions) {
-    this.name = options.name ?? 'twilio';
-    if (!options.accountSid.startsWith('AC')) throw new ConfigError(`${this.name}: account SID must start with "AC"`);
+  constructor(input: TwilioSmsOptions) {
+    const options = parseOptions(`Twilio provider (${input.name ?? 'twilio'})`, optionsSchema, input);
+    this.name = options.name;
     this.sender = options.from.startsWith('MG') ? { messagingServiceSid: options.from } : { from: options.from };
     this.statusCallbackUrl = options.statusCallbackUrl;
-    const timeout = options.timeoutMs ?? 10_000;
+    const timeout = options.timeoutMs;
     this.client = twilio(options.accountSid, options.authToken, {
       timeout,
       // Failover and the retry tiers decide about retrying; the SDK's own 429 retry stays off.
