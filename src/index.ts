@@ -33,3 +33,4 @@ export {
   RecipientUnreachableError,
   AllProvidersFailedError,
 } from './errors';
+export { RetryAbortedError } from './retry/retry';
