@@ -1,3 +1,4 @@
+import { kafkaErrorType } from '../kafka/broker-errors';
 import type { Logger } from '../observability/logger';
 
 /**
@@ -11,17 +12,6 @@ export type Membership = 'member' | 'rebalancing' | 'fenced';
 
 /** Broker answers meaning this member's generation has ended. */
 const GENERATION_ENDED = new Set(['UNKNOWN_MEMBER_ID', 'ILLEGAL_GENERATION', 'FENCED_INSTANCE_ID']);
-
-/** The kafkajs protocol error type of `error` or of one of its causes (kafkajs wraps errors after its retries). */
-function protocolErrorType(error: unknown): string | undefined {
-  let e: unknown = error;
-  for (let depth = 0; e instanceof Error && depth < 4; depth++) {
-    const type = (e as { type?: unknown }).type;
-    if (typeof type === 'string') return type;
-    e = e.cause;
-  }
-  return undefined;
-}
 
 /**
  * kafkajs 2.x sends heartbeats only between batches, so a chunk that takes longer than the
@@ -84,7 +74,7 @@ export class ChunkHeartbeat {
     try {
       await this.heartbeat();
     } catch (error) {
-      const type = protocolErrorType(error);
+      const type = kafkaErrorType(error);
       if (type === 'REBALANCE_IN_PROGRESS') {
         // Heartbeats go on: they keep the member in the group until it rejoins after this chunk.
         if (this.state === 'member') this.logger.info('the group is rebalancing: finishing the chunk in progress, then rejoining');

@@ -4,7 +4,7 @@ import type { Db } from '../db/database';
 import { PublishError, TidingsError, describe } from '../errors';
 import { faultPoint } from '../observability/fault-injection';
 import { createLogger, type Logger } from '../observability/logger';
-import { isRetriableKafkaError, isUnknownTopic, kafkaErrorType, sendIsolatingRefusals } from '../producer/broker-errors';
+import { isRetriableKafkaError, isUnknownTopic, kafkaErrorType, sendIsolatingRefusals } from '../kafka/broker-errors';
 import { createEventProducer } from '../producer/event-producer';
 import { durationMs, parseOptions, positiveInt } from '../config/options';
 import { metadataMaxAgeSchema } from '../producer/options';

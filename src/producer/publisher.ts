@@ -10,7 +10,7 @@ import { createLogger, type Logger } from '../observability/logger';
 import { childTraceparent } from '../observability/trace-context';
 import type { EventRegistry } from '../registry/event-registry';
 import { frame } from '../registry/wire-format';
-import { isRetriableKafkaError, isUnknownTopic, sendIsolatingRefusals } from './broker-errors';
+import { isRetriableKafkaError, isUnknownTopic, sendIsolatingRefusals } from '../kafka/broker-errors';
 import { createEventProducer } from './event-producer';
 import { MAX_TIMER_MS, parseOptions, positiveInt } from '../config/options';
 import { metadataMaxAgeSchema, topicNamesSchema } from './options';

@@ -2,9 +2,10 @@ import { startNotificationConsumer, type NotificationConsumer } from '../../cons
 import { dlqTopic, retryTopics } from '../../src/consumer/retry-topology';
 import type { TypedEvent } from '../../src/events/generated';
 import { sampleEvent } from '../../src/events/samples';
-import { Platform } from '../../src/platform';
+import type { Platform } from '../../src/platform';
 import type { Publisher } from '../../src/producer/publisher';
-import { TcpProxy } from '../helpers/tcp-proxy';
+import { platformBehindRegistryProxy } from '../helpers/registry-proxy';
+import type { TcpProxy } from '../helpers/tcp-proxy';
 import { createTestContext, type TestContext } from '../helpers/test-context';
 import { countRecords } from '../helpers/topic-reader';
 import { waitFor } from '../helpers/wait';
@@ -23,13 +24,7 @@ describe('README claim: a registry outage mid-run pauses and dead-letters nothin
 
   beforeAll(async () => {
     ctx = await createTestContext();
-    const registry = new URL(ctx.platform.endpoints.schemaRegistryUrl);
-    proxy = await TcpProxy.start({ host: registry.hostname, port: Number(registry.port) });
-    proxied = new Platform({
-      endpoints: { ...ctx.platform.endpoints, schemaRegistryUrl: proxy.via(ctx.platform.endpoints.schemaRegistryUrl) },
-      topics: ctx.topics,
-      clientId: `test-${ctx.id}-proxied`,
-    });
+    ({ proxy, platform: proxied } = await platformBehindRegistryProxy(ctx));
     publisher = ctx.platform.createPublisher();
     await publisher.connect();
     consumer = await startNotificationConsumer(proxied, { groupId: ctx.groupId('notification'), outageBackoff: { initialMs: 200, maxMs: 1_000 } });
