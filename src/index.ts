@@ -6,6 +6,7 @@ export { Platform, type PlatformOptions } from './platform';
 export { readEnv, resolveEndpoints, type Endpoints, type Env } from './config/env';
 export { Publisher, type PublisherOptions, type PublishOptions, type PublishResult } from './producer/publisher';
 export { Outbox, type OutboxOptions } from './outbox/outbox';
+export { migrate, type MigrateOptions } from './db/database';
 export { OutboxRelay, type OutboxRelayOptions, type OutboxRelayStats } from './outbox/outbox-relay';
 export { EventRegistry, type EventRegistryOptions, type DecodedEvent } from './registry/event-registry';
 export { DEFAULT_TOPICS, prefixedTopics, type TopicNames } from './kafka/topics';

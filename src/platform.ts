@@ -38,9 +38,9 @@ export class Platform {
     this.registry = new EventRegistry({ url: this.endpoints.schemaRegistryUrl, autoRegister: options.autoRegisterSchemas ?? false });
   }
 
-  /** PostgreSQL, connected on first use. */
+  /** PostgreSQL, connected on first use; its search_path is `endpoints.databaseSchema`. */
   get db(): Db {
-    this.database ??= createDb(this.endpoints.databaseUrl);
+    this.database ??= createDb(this.endpoints.databaseUrl, { schema: this.endpoints.databaseSchema });
     return this.database;
   }
 
@@ -48,9 +48,9 @@ export class Platform {
     return new Publisher({ ...options, kafka: this.kafka, registry: this.registry, topics: this.topics });
   }
 
-  /** The transactional outbox for this platform's topics; run the outbox relay to publish it. */
-  createOutbox(options: Omit<OutboxOptions, 'topics'> = {}): Outbox {
-    return new Outbox({ ...options, topics: this.topics });
+  /** The transactional outbox for this platform's topics and schema; run the outbox relay to publish it. */
+  createOutbox(options: Omit<OutboxOptions, 'topics' | 'schema'> = {}): Outbox {
+    return new Outbox({ ...options, topics: this.topics, schema: this.endpoints.databaseSchema });
   }
 
   async close(): Promise<void> {

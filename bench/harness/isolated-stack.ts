@@ -48,7 +48,7 @@ export async function openIsolatedStack(stack: BenchStack, prefix: string): Prom
       const databaseUrl = url.toString();
       await ensureDatabase(databaseUrl);
       databases.push(databaseUrl);
-      const migrator = createDb(databaseUrl);
+      const migrator = createDb(databaseUrl, { schema: endpoints.databaseSchema });
       await migrateLatest(migrator).finally(() => migrator.destroy());
       return databaseUrl;
     },

@@ -317,7 +317,7 @@ interface Bare {
 async function bareInsert(own: IsolatedStack, run: Drained): Promise<Bare> {
   const source = run.platform.db;
   const eventIds = (await source('inbox').where({ consumer_group: run.groupId }).orderBy(['topic', 'partition', 'offset']).pluck('event_id')) as string[];
-  const db = createDb(await own.createDatabase());
+  const db = createDb(await own.createDatabase(), { schema: run.platform.endpoints.databaseSchema });
   let elapsed = 0n;
   let rows = 0;
   try {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConfigError } from '../errors';
+import { DEFAULT_DB_SCHEMA, dbSchemaName } from '../db/schema-name';
 import { parseDuration } from './duration';
 
 /**
@@ -32,6 +33,8 @@ const schema = z.object({
     .string()
     .refine((v) => /^postgres(ql)?:\/\//.test(v), { message: 'must be a postgres:// URL' })
     .default('postgres://postgres@127.0.0.1:5432/tidings'),
+  /** PostgreSQL schema of Tidings' tables, apart from a service's own; `tidings migrate` creates it. Default `tidings`. */
+  TIDINGS_DB_SCHEMA: dbSchemaName.default(DEFAULT_DB_SCHEMA),
   SMTP_URL: z
     .string()
     .refine((v) => /^smtps?:\/\//.test(v), { message: 'must be an smtp:// or smtps:// URL' })
@@ -105,6 +108,8 @@ export interface Endpoints {
   kafkaBrokers: string[];
   schemaRegistryUrl: string;
   databaseUrl: string;
+  /** The schema of Tidings' tables (TIDINGS_DB_SCHEMA). */
+  databaseSchema: string;
   smtpUrl: string;
   mailFrom: string;
   topicPrefix: string;
@@ -117,6 +122,7 @@ export function resolveEndpoints(env: Env = readEnv()): Endpoints {
       : [...LOCAL_DEFAULTS.kafkaBrokers],
     schemaRegistryUrl: env.SCHEMA_REGISTRY_URL ?? LOCAL_DEFAULTS.schemaRegistryUrl,
     databaseUrl: env.DATABASE_URL,
+    databaseSchema: env.TIDINGS_DB_SCHEMA,
     smtpUrl: env.SMTP_URL ?? LOCAL_DEFAULTS.smtpUrl,
     mailFrom: env.MAIL_FROM,
     topicPrefix: env.TIDINGS_TOPIC_PREFIX,

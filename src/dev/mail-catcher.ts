@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
-import { simpleParser } from 'mailparser';
-import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import type { simpleParser as SimpleParser } from 'mailparser';
+import type { SMTPServer, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
+import { requireDevDependency } from './dev-dependency';
 
 /**
  * A real SMTP server on loopback that accepts and keeps every message, for the demo and the
@@ -40,7 +41,8 @@ export class MailCatcher extends EventEmitter {
 
   private constructor(private readonly options: MailCatcherOptions) {
     super();
-    this.server = new SMTPServer({
+    const smtp = requireDevDependency<typeof import('smtp-server')>('smtp-server', 'the SMTP mail catcher');
+    this.server = new smtp.SMTPServer({
       authOptional: true,
       disabledCommands: ['STARTTLS'],
       logger: false,
@@ -134,6 +136,7 @@ export class MailCatcher extends EventEmitter {
     // Without bodies to keep, only the header block is parsed: a multipart HTML body costs
     // several times more CPU than the headers, which is what benchmarks would measure instead.
     const headerEnd = this.options.retainBodies === false ? raw.indexOf('\r\n\r\n') : -1;
+    const { simpleParser } = requireDevDependency<{ simpleParser: typeof SimpleParser }>('mailparser', 'the SMTP mail catcher');
     const parsed = await simpleParser(headerEnd >= 0 ? raw.subarray(0, headerEnd + 4) : raw);
     const headers: Record<string, string> = {};
     for (const line of parsed.headerLines) headers[line.key] = line.line.slice(line.key.length + 1).trim();

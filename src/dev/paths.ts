@@ -1,12 +1,15 @@
 import path from 'node:path';
+import { INSTALLED_AS_DEPENDENCY, PACKAGE_ROOT } from '../package-root';
 
-/** Project root (this file lives in src/dev). */
-export const PROJECT_ROOT = path.resolve(__dirname, '../..');
+/** Where bin/tidings.cjs is: the repository, or node_modules/tidings once installed. */
+export const PROJECT_ROOT = PACKAGE_ROOT;
 
 /**
  * Everything the local stack downloads or writes lives under one git-ignored folder:
  * unpacked registry, Kafka classpath, data dirs, logs and pid files.
  */
 export function stackHome(env: NodeJS.ProcessEnv = process.env): string {
-  return path.resolve(env.TIDINGS_HOME ?? path.join(PROJECT_ROOT, '.tidings'));
+  // An installed package keeps nothing inside node_modules: the stack lives in the service's folder.
+  const base = INSTALLED_AS_DEPENDENCY ? process.cwd() : PROJECT_ROOT;
+  return path.resolve(env.TIDINGS_HOME ?? path.join(base, '.tidings'));
 }

@@ -5,8 +5,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { PACKAGE_ROOT } from '../package-root';
 
-export const SCHEMA_DIR = path.resolve(__dirname, '../../schemas');
+export const SCHEMA_DIR = path.join(PACKAGE_ROOT, 'schemas');
 
 export const EVENT_DOMAINS = ['auth', 'payment'] as const;
 export type EventDomain = (typeof EVENT_DOMAINS)[number];

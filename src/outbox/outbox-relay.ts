@@ -1,7 +1,7 @@
 import type { Kafka, Message, Producer } from 'kafkajs';
 import { z } from 'zod';
 import type { Db } from '../db/database';
-import { PublishError, TidingsError, describe } from '../errors';
+import { ConfigError, PublishError, TidingsError, describe } from '../errors';
 import { faultPoint } from '../observability/fault-injection';
 import { createLogger, type Logger } from '../observability/logger';
 import { isRetriableKafkaError, isUnknownTopic, kafkaErrorType, sendIsolatingRefusals } from '../kafka/broker-errors';
@@ -17,6 +17,7 @@ import { RowEncoder, type Refusal } from './row-encoding';
 
 export interface OutboxRelayOptions {
   kafka: Kafka;
+  /** Reads and marks the outbox of its search_path's schema (Platform.db: TIDINGS_DB_SCHEMA). */
   db: Db;
   /** For the relay's own connection (LISTEN and bucket locks), apart from the `db` pool. */
   databaseUrl: string;
@@ -26,7 +27,7 @@ export interface OutboxRelayOptions {
   batchSize?: number;
   /** Fallback poll when no NOTIFY arrives. Default 1000 ms. */
   pollIntervalMs?: number;
-  /** Key buckets shared among the relays; every relay of a database must use the same number. Default 16. */
+  /** Key buckets shared among the relays; every relay of a schema must use the same number. Default 16. */
   buckets?: number;
   /** Backoff while the broker, the registry or PostgreSQL is unreachable. Default 200 ms doubling to 30 s, with jitter. */
   outageBackoff?: { initialMs: number; maxMs: number };
@@ -216,6 +217,7 @@ export class OutboxRelay {
       await this.dropSession();
       this.session = await RelaySession.open({
         databaseUrl: this.options.databaseUrl,
+        schema: await outboxSchema(this.options.db),
         buckets: this.settings.buckets,
         logger: this.logger,
         onNotification: () => {
@@ -392,6 +394,19 @@ export class OutboxRelay {
     await producer?.disconnect().catch(() => undefined);
     await this.dropSession();
   }
+}
+
+/** The schema of the outbox table `db` reads: the relays of that schema share its buckets. */
+async function outboxSchema(db: Db): Promise<string> {
+  const result = await db.raw<{ rows: Array<{ schema: string; path: string }> }>(
+    `SELECT (SELECT relnamespace::regnamespace::text FROM pg_class WHERE oid = to_regclass(?)) AS schema, current_setting('search_path') AS path`,
+    [OUTBOX_TABLE],
+  );
+  const found = result.rows[0];
+  if (!found?.schema) {
+    throw new ConfigError(`the outbox relay finds no ${OUTBOX_TABLE} table on its search_path (${found?.path ?? 'unknown'}): run \`tidings migrate\` with the same TIDINGS_DB_SCHEMA`);
+  }
+  return found.schema;
 }
 
 interface Sendable {

@@ -1,6 +1,7 @@
 import type { Type } from 'avsc';
 import { z } from 'zod';
 import type { Trx } from '../db/database';
+import { DEFAULT_DB_SCHEMA, dbSchemaName } from '../db/schema-name';
 import { getEventDefinition } from '../events/catalog';
 import type { EventMap, EventType } from '../events/generated';
 import { validateEvent } from '../events/validate';
@@ -15,10 +16,15 @@ export const OUTBOX_TABLE = 'outbox';
 export interface OutboxOptions {
   /** Topic names per domain. Default `auth.events` and `payment.events`. */
   topics?: TopicNames;
+  /**
+   * The schema of Tidings' tables (where `migrate` put them). The caller's transaction may
+   * have any search_path, so the table is named with it. Default `tidings`.
+   */
+  schema?: string;
   logger?: Logger;
 }
 
-const settingsSchema = z.object({ topics: topicNamesSchema });
+const settingsSchema = z.object({ topics: topicNamesSchema, schema: dbSchemaName.default(DEFAULT_DB_SCHEMA) });
 
 /** Row shape of the `outbox` table as the relay reads it. */
 export interface OutboxRow {
@@ -59,11 +65,12 @@ const fingerprints = new WeakMap<Type, string>();
  */
 export class Outbox {
   private readonly topics: TopicNames;
+  private readonly schema: string;
   private readonly logger: Logger;
 
   constructor(options: OutboxOptions = {}) {
     const { logger, ...rest } = options;
-    this.topics = parseOptions('outbox', settingsSchema, rest).topics;
+    ({ topics: this.topics, schema: this.schema } = parseOptions('outbox', settingsSchema, rest));
     this.logger = logger ?? createLogger('outbox');
   }
 
@@ -72,6 +79,7 @@ export class Outbox {
     const topic = topicForEvent(this.topics, type);
     const { avroType } = getEventDefinition(type);
     const [{ id }] = (await trx(OUTBOX_TABLE)
+      .withSchema(this.schema)
       .insert({
         event_id: event.event_id,
         event_type: type,

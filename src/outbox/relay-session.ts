@@ -1,17 +1,26 @@
+import { createHash } from 'node:crypto';
 import { Client } from 'pg';
 import { ConfigError } from '../errors';
 import type { Logger } from '../observability/logger';
 
-/** The channel the outbox trigger notifies (migrations/002_outbox.ts). */
+/** The channel the outbox trigger notifies (migrations/002_outbox.ts); shared by every schema of a database. */
 export const OUTBOX_CHANNEL = 'tidings_outbox';
 
-// First keys of the two-key advisory locks the relays take. Arbitrary but fixed: other users
-// of advisory locks in the same database must not use them.
-const MEMBER_LOCK = 74_686_101;
-const BUCKET_LOCK = 74_686_102;
+/**
+ * First keys of the two-key advisory locks the relays of one schema take. Advisory locks are
+ * per database, so they are derived from the schema name: relays of two Tidings schemas in one
+ * database neither count each other nor hold each other's buckets. Other users of advisory
+ * locks in the same database must not use them.
+ */
+function lockNamespaces(schema: string): { member: number; bucket: number } {
+  const key = (role: string): number => createHash('sha256').update(`tidings outbox relay ${role} ${schema}`).digest().readUInt32BE(0) >>> 1;
+  return { member: key('member'), bucket: key('bucket') };
+}
 
 export interface RelaySessionOptions {
   databaseUrl: string;
+  /** The schema whose outbox the relay publishes. */
+  schema: string;
   buckets: number;
   onNotification: () => void;
   /** The connection died: its locks are gone, so the relay owns no bucket any more. */
@@ -38,6 +47,7 @@ interface LockRow {
 export class RelaySession {
   private readonly held = new Set<number>();
   private readonly ended: Promise<void>;
+  private readonly lock: { member: number; bucket: number };
   private dead = false;
 
   private constructor(
@@ -45,6 +55,7 @@ export class RelaySession {
     private readonly options: RelaySessionOptions,
   ) {
     this.ended = new Promise((resolve) => client.once('end', () => resolve()));
+    this.lock = lockNamespaces(options.schema);
   }
 
   static async open(options: RelaySessionOptions): Promise<RelaySession> {
@@ -62,13 +73,13 @@ export class RelaySession {
     });
     try {
       await client.connect();
-      await client.query('SELECT pg_advisory_lock_shared($1, $2)', [MEMBER_LOCK, options.buckets]);
-      const others = await session.locks(MEMBER_LOCK);
+      await client.query('SELECT pg_advisory_lock_shared($1, $2)', [session.lock.member, options.buckets]);
+      const others = await session.locks(session.lock.member);
       const conflicting = others.find((l) => Number(l.key) !== options.buckets);
       if (conflicting) {
         throw new ConfigError(
-          `another outbox relay (pid ${conflicting.pid}) splits keys into ${conflicting.key} buckets, this one into ${options.buckets}; ` +
-            'every relay of a database must use the same number',
+          `another outbox relay of schema "${options.schema}" (pid ${conflicting.pid}) splits keys into ${conflicting.key} buckets, this one into ${options.buckets}; ` +
+            'every relay of a schema must use the same number',
         );
       }
       await client.query(`LISTEN ${OUTBOX_CHANNEL}`);
@@ -95,14 +106,14 @@ export class RelaySession {
    * read them; and with ceil, the shares of all relays always cover every bucket.
    */
   async rebalance(): Promise<void> {
-    const rows = await this.locks(MEMBER_LOCK, BUCKET_LOCK);
-    const relays = new Set(rows.filter((r) => Number(r.ns) === MEMBER_LOCK).map((r) => r.pid)).size;
+    const rows = await this.locks(this.lock.member, this.lock.bucket);
+    const relays = new Set(rows.filter((r) => Number(r.ns) === this.lock.member).map((r) => r.pid)).size;
     const share = Math.ceil(this.options.buckets / Math.max(1, relays));
-    const taken = new Set(rows.filter((r) => Number(r.ns) === BUCKET_LOCK).map((r) => Number(r.key)));
+    const taken = new Set(rows.filter((r) => Number(r.ns) === this.lock.bucket).map((r) => Number(r.key)));
 
     for (const bucket of this.buckets.reverse()) {
       if (this.held.size <= share) break;
-      await this.client.query('SELECT pg_advisory_unlock($1, $2)', [BUCKET_LOCK, bucket]);
+      await this.client.query('SELECT pg_advisory_unlock($1, $2)', [this.lock.bucket, bucket]);
       this.held.delete(bucket);
       this.options.logger.debug({ bucket }, 'released outbox bucket');
     }
@@ -111,7 +122,7 @@ export class RelaySession {
     for (let i = 0; i < this.options.buckets && this.held.size < share; i++) {
       const bucket = (start + i) % this.options.buckets;
       if (taken.has(bucket)) continue;
-      const result = await this.client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS ok', [BUCKET_LOCK, bucket]);
+      const result = await this.client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS ok', [this.lock.bucket, bucket]);
       if (result.rows[0]?.ok) {
         this.held.add(bucket);
         this.options.logger.debug({ bucket }, 'took outbox bucket');

@@ -30,7 +30,7 @@ export async function createTestContext(options: { partitions?: number; retainMa
   dbUrl.pathname = `/tidings_${id}`;
   const databaseUrl = dbUrl.toString();
   await ensureDatabase(databaseUrl);
-  const db = createDb(databaseUrl);
+  const db = createDb(databaseUrl, { schema: base.databaseSchema });
   await migrateLatest(db);
 
   const mail = await MailCatcher.start({ retainBodies: options.retainMailBodies ?? true });

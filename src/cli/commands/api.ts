@@ -20,7 +20,8 @@ export function registerApiCommand(program: Command): void {
     .action(async (options: ApiCommandOptions) => {
       const port = parsePort(options.port);
       const logger = createLogger('api');
-      const db = createDb(resolveEndpoints().databaseUrl);
+      const { databaseUrl, databaseSchema } = resolveEndpoints();
+      const db = createDb(databaseUrl, { schema: databaseSchema });
       const api = await startApiServer({ db, port, host: options.host, logger });
       logger.info({ url: api.url }, 'serving the API');
       await new Promise<void>((resolve) => {

@@ -10,10 +10,9 @@ import { startApiServer, type ApiServer } from '../../api/server';
 import { verifyAuditChain } from '../../audit/audit-log';
 import { readEnv } from '../../config/env';
 import { createDb, ensureDatabase, migrateLatest } from '../../db/database';
-import { waitUntil } from '../../dev/background-process';
-import { LocalFcm } from '../../dev/local-fcm';
-import { LocalTwilio } from '../../dev/local-twilio';
-import { LocalStack } from '../../dev/stack';
+import type { LocalFcm } from '../../dev/local-fcm';
+import type { LocalTwilio } from '../../dev/local-twilio';
+import { devModules } from '../dev-modules';
 import { ConfigError } from '../../errors';
 import { parsePort } from '../parse-options';
 import { getEventDefinition, listEventDefinitions } from '../../events/catalog';
@@ -68,6 +67,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
 
   // The demo prints its own account of what runs: components log warnings and errors only, unless LOG_LEVEL says otherwise.
   process.env.LOG_LEVEL ??= 'warn';
+  const { LocalStack } = devModules.stack();
   const stack = new LocalStack({ progress: say });
   await stack.up();
 
@@ -147,7 +147,7 @@ class Running {
 /** Migrations, schemas and topics: what `tidings migrate`, `schemas register` and `topics create` do. */
 async function prepare(platform: Platform, say: (line: string) => void): Promise<void> {
   await ensureDatabase(platform.endpoints.databaseUrl);
-  const migrationDb = createDb(platform.endpoints.databaseUrl);
+  const migrationDb = createDb(platform.endpoints.databaseUrl, { schema: platform.endpoints.databaseSchema });
   const applied = await migrateLatest(migrationDb).finally(() => migrationDb.destroy());
   say(`✓ migrations: ${applied.length ? applied.join(', ') : 'up to date'}`);
 
@@ -179,13 +179,13 @@ async function startLocalProviders(env: NodeJS.ProcessEnv, running: Running, rea
     for (const name of Object.keys(env)) if (/^(TWILIO_|FCM_)/.test(name)) delete env[name];
   }
   if (!env.TWILIO_ACCOUNT_SID && !env.TWILIO_AUTH_TOKEN && !env.TWILIO_FROM) {
-    const twilio = await LocalTwilio.start();
+    const twilio = await devModules.localTwilio().LocalTwilio.start();
     running.add(() => twilio.close());
     Object.assign(env, { TWILIO_ACCOUNT_SID: twilio.accountSid, TWILIO_AUTH_TOKEN: twilio.authToken, TWILIO_FROM: LOCAL_SMS_SENDER, TWILIO_BASE_URL: twilio.url });
     local.twilio = twilio;
   }
   if (!env.FCM_SERVICE_ACCOUNT) {
-    const fcm = await LocalFcm.start();
+    const fcm = await devModules.localFcm().LocalFcm.start();
     running.add(() => fcm.close());
     Object.assign(env, { FCM_SERVICE_ACCOUNT: JSON.stringify(fcm.serviceAccount), FCM_BASE_URL: fcm.url });
     local.fcm = fcm;
@@ -278,6 +278,7 @@ async function waitForBurst(platform: Platform, burst: TypedEvent[], groups: Gro
   const payments = burst.filter((e) => getEventDefinition(e.type).domain === 'payment').length;
   const inbox = (group: { runtime: { groupId: string } }): Promise<number> => countOf(db('inbox').where({ consumer_group: group.runtime.groupId }).whereIn('event_id', ids));
   let progress = 'nothing read yet';
+  const { waitUntil } = devModules.backgroundProcess();
   await waitUntil(
     'processing of the first burst',
     async () => {

@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
-import { MailCatcher } from '../../dev/mail-catcher';
-import { LocalStack } from '../../dev/stack';
+import type { LocalStack, StackOptions } from '../../dev/stack';
+import { devModules } from '../dev-modules';
+
+const localStack = (options: StackOptions = {}): LocalStack => new (devModules.stack().LocalStack)(options);
 
 export function registerDevCommands(program: Command): void {
   const dev = program.command('dev').description('the local stack (Kafka, schema registry, SMTP catcher) without Docker');
@@ -10,7 +12,7 @@ export function registerDevCommands(program: Command): void {
     .description('start what is not running; returns when every component answers')
     .action(async () => {
       const started = Date.now();
-      const stack = new LocalStack({ progress: (line) => console.log(line) });
+      const stack = localStack({ progress: (line) => console.log(line) });
       await stack.up();
       console.log(`stack up in ${((Date.now() - started) / 1000).toFixed(1)} s (files under ${stack.home})`);
     });
@@ -19,7 +21,7 @@ export function registerDevCommands(program: Command): void {
     .command('down')
     .description('stop the components this stack started')
     .action(async () => {
-      const stopped = await new LocalStack().down();
+      const stopped = await localStack().down();
       console.log(stopped.length ? `stopped: ${stopped.join(', ')}` : 'nothing was running');
     });
 
@@ -27,7 +29,7 @@ export function registerDevCommands(program: Command): void {
     .command('status')
     .description('show each component and whether it answers')
     .action(async () => {
-      const statuses = await new LocalStack().status();
+      const statuses = await localStack().status();
       for (const s of statuses) {
         console.log(`${s.up ? 'up  ' : 'DOWN'}  ${s.name.padEnd(9)} ${s.endpoint}${s.managed ? '' : ' (external)'}${s.detail ? `  ${s.detail}` : ''}`);
       }
@@ -40,6 +42,7 @@ export function registerDevCommands(program: Command): void {
     .option('--port <port>', 'port to listen on', '1025')
     .option('--dir <dir>', 'folder to save messages to as .eml')
     .action(async (opts: { port: string; dir?: string }) => {
+      const { MailCatcher } = devModules.mailCatcher();
       const catcher = await MailCatcher.start({ port: Number(opts.port), dir: opts.dir });
       console.log(`SMTP catcher listening on ${catcher.url}${opts.dir ? `, saving to ${opts.dir}` : ''}`);
       const stop = (): void => {

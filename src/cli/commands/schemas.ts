@@ -1,7 +1,8 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { resolveEndpoints, readEnv } from '../../config/env';
-import { RegistryError, TidingsError, describe } from '../../errors';
+import { ConfigError, RegistryError, TidingsError, describe } from '../../errors';
 import { listEventDefinitions } from '../../events/catalog';
 import { loadSchemaSources } from '../../events/schema-source';
 import { Platform } from '../../platform';
@@ -111,11 +112,26 @@ export function registerSchemaCommands(program: Command): void {
     });
 
   schemas
-    .command('print <type>')
-    .description('print the self-contained schema of an event type, as registered')
-    .action((type: string) => {
-      const def = listEventDefinitions().find((d) => d.type === type);
-      if (!def) throw new Error(`unknown event type "${type}"; see \`tidings schemas list\``);
-      console.log(JSON.stringify(def.schema, null, 2));
+    .command('print [types...]')
+    .description('print the self-contained schema of event types, as registered (common types inlined), for services in other languages')
+    .option('--all', 'every event type')
+    .option('--out <dir>', 'write one <EVENT_TYPE>.avsc file per event type into this folder instead of printing')
+    .addHelpText('after', '\nExamples:\n  $ tidings schemas print USER_REGISTERED\n  $ tidings schemas print --all --out ./avro     one .avsc per event type\n\nThe source files of the contract ship in the package too: node_modules/tidings/schemas/.')
+    .action((types: string[], opts: { all?: boolean; out?: string }) => {
+      const definitions = listEventDefinitions();
+      if (opts.all && types.length) throw new ConfigError('name event types or pass --all, not both');
+      if (!opts.all && !types.length) throw new ConfigError('name an event type (see `tidings schemas list`) or pass --all');
+      const unknown = types.filter((t) => !definitions.some((d) => d.type === t));
+      if (unknown.length) throw new ConfigError(`unknown event type(s): ${unknown.join(', ')}; see \`tidings schemas list\``);
+      const chosen = opts.all ? definitions : definitions.filter((d) => types.includes(d.type));
+      if (opts.out === undefined) {
+        // One schema prints as itself; several print as a JSON array, in catalog order.
+        console.log(JSON.stringify(chosen.length === 1 ? chosen[0]?.schema : chosen.map((d) => d.schema), null, 2));
+        return;
+      }
+      const dir = path.resolve(opts.out);
+      fs.mkdirSync(dir, { recursive: true });
+      for (const def of chosen) fs.writeFileSync(path.join(dir, `${def.type}.avsc`), `${JSON.stringify(def.schema, null, 2)}\n`);
+      console.log(`wrote ${chosen.length} schema(s) to ${dir}`);
     });
 }
