@@ -41,7 +41,24 @@ Environment: KAFKA_BROKERS, SCHEMA_REGISTRY_URL, DATABASE_URL, SMTP_URL, MAIL_FR
   return program;
 }
 
+/**
+ * kafkajs 2.2.4 arms a timer with a negative delay after a request completes
+ * (tulios/kafkajs#1751, unfixed upstream); Node 24 and later print a TimeoutNegativeWarning for
+ * it, once per process. The delay is clamped to 1 ms and nothing is wrong, so the `tidings`
+ * command leaves that warning out; every other warning is printed as usual. (A service using
+ * the SDK on Node 24+ can pass `--disable-warning=TimeoutNegativeWarning` to node.)
+ */
+function omitKafkajsNegativeTimeoutWarning(): void {
+  const emitWarning = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    const type = warning instanceof Error ? warning.name : typeof rest[0] === 'string' ? rest[0] : (rest[0] as { type?: string } | undefined)?.type;
+    if (type === 'TimeoutNegativeWarning') return;
+    emitWarning(warning, ...rest);
+  }) as typeof process.emitWarning;
+}
+
 export async function main(argv: string[]): Promise<void> {
+  omitKafkajsNegativeTimeoutWarning();
   installFaultHookFromEnv(process.env.TIDINGS_FAULT);
   await buildProgram().parseAsync(argv);
 }
