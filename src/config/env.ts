@@ -80,6 +80,8 @@ const schema = z.object({
   TIDINGS_RETENTION_OUTBOX: duration,
   TIDINGS_PRUNE_INTERVAL: duration,
   TIDINGS_PRUNE_BATCH: z.coerce.number().int().positive().optional(),
+  /** Who operator commands record as the actor (default: OS user@host). */
+  TIDINGS_ACTOR: z.string().trim().min(1, { message: 'must not be empty' }).max(200).optional(),
 });
 
 export type Env = z.infer<typeof schema>;
