@@ -8,3 +8,4 @@ export { startOutboxRelay, type OutboxRelayStartOptions } from './outbox-relay';
 export { AUDIT_GROUP, startAuditConsumer, type AuditConsumer, type AuditConsumerOptions } from './audit';
 export { ANALYTICS_GROUP, startAnalyticsConsumer, type AnalyticsConsumer, type AnalyticsConsumerOptions } from './analytics';
 export { SCHEDULER_GROUP, startScheduler, type Scheduler, type SchedulerOptions } from './scheduler';
+export { DLQ_INDEX_GROUP, startDeadLetterIndex, type DeadLetterIndex, type DeadLetterIndexOptions } from './dlq-index';

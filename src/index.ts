@@ -35,3 +35,4 @@ export {
   AllProvidersFailedError,
 } from './errors';
 export { RetryAbortedError } from './retry/retry';
+export { UserTokens } from './api/auth/user-tokens';

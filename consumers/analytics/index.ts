@@ -1,7 +1,7 @@
 import { AnalyticsHandler } from '../../src/analytics/analytics-handler';
 import type { ConsumerRuntime } from '../../src/consumer/consumer-runtime';
 import type { Platform } from '../../src/platform';
-import { startEveryEventRuntime, type EveryEventConsumerOptions } from '../shared/every-event-consumer';
+import { everyEventRuntime, type EveryEventConsumerOptions } from '../shared/every-event-consumer';
 
 export const ANALYTICS_GROUP = 'tidings.analytics';
 
@@ -17,6 +17,13 @@ export interface AnalyticsConsumer {
  * Counting happens in the inbox transaction, so each event is counted exactly once.
  */
 export async function startAnalyticsConsumer(platform: Platform, options: AnalyticsConsumerOptions = {}): Promise<AnalyticsConsumer> {
-  const runtime = await startEveryEventRuntime(platform, { name: 'analytics', defaultGroup: ANALYTICS_GROUP, handler: new AnalyticsHandler() }, options);
+  const consumer = buildAnalyticsConsumer(platform, options);
+  await consumer.runtime.start();
+  return consumer;
+}
+
+/** The analytics group, not started (`tidings replay` runs its runtime outside the group). */
+export function buildAnalyticsConsumer(platform: Platform, options: AnalyticsConsumerOptions = {}): AnalyticsConsumer {
+  const runtime = everyEventRuntime(platform, { name: 'analytics', defaultGroup: ANALYTICS_GROUP, handler: new AnalyticsHandler() }, options);
   return { runtime, stop: () => runtime.stop() };
 }

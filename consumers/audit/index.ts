@@ -1,7 +1,7 @@
 import type { ConsumerRuntime } from '../../src/consumer/consumer-runtime';
 import { AuditHandler } from '../../src/audit/audit-handler';
 import type { Platform } from '../../src/platform';
-import { startEveryEventRuntime, type EveryEventConsumerOptions } from '../shared/every-event-consumer';
+import { everyEventRuntime, type EveryEventConsumerOptions } from '../shared/every-event-consumer';
 
 export const AUDIT_GROUP = 'tidings.audit';
 
@@ -19,7 +19,14 @@ export interface AuditConsumer {
  * notification group. Instances share the partitions; appends to the chain take turns.
  */
 export async function startAuditConsumer(platform: Platform, options: AuditConsumerOptions = {}): Promise<AuditConsumer> {
+  const consumer = buildAuditConsumer(platform, options);
+  await consumer.runtime.start();
+  return consumer;
+}
+
+/** The audit group, not started (`tidings replay` runs its runtime outside the group). */
+export function buildAuditConsumer(platform: Platform, options: AuditConsumerOptions = {}): AuditConsumer {
   const handler = new AuditHandler();
-  const runtime = await startEveryEventRuntime(platform, { name: 'audit', defaultGroup: AUDIT_GROUP, handler }, options);
+  const runtime = everyEventRuntime(platform, { name: 'audit', defaultGroup: AUDIT_GROUP, handler }, options);
   return { runtime, handler, stop: () => runtime.stop() };
 }

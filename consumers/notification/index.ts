@@ -62,6 +62,17 @@ export interface NotificationConsumer {
  * stores receipts and sends email. Run more instances to scale; partitions are shared.
  */
 export async function startNotificationConsumer(platform: Platform, options: NotificationConsumerOptions = {}): Promise<NotificationConsumer> {
+  const consumer = buildNotificationConsumer(platform, options);
+  await consumer.runtime.start();
+  consumer.deferred.start();
+  return consumer;
+}
+
+/**
+ * The notification group built as `startNotificationConsumer` builds it, not started:
+ * `tidings replay` runs its runtime outside the group. `stop()` closes what it opened.
+ */
+export function buildNotificationConsumer(platform: Platform, options: NotificationConsumerOptions = {}): NotificationConsumer {
   // A broken template set stops the start, before any event is read.
   const emailRenderer = emailRendererFor(resolveEmailTemplatesDir(options.emailTemplatesDir));
   const deviceTokens = new DeviceTokens(platform.db);
@@ -102,8 +113,6 @@ export async function startNotificationConsumer(platform: Platform, options: Not
   });
   // Messages held back by quiet hours go out when the hours are over.
   const deferred = new DeferredDispatcher({ ...options.deferred, db: platform.db, channels, clock: options.clock });
-  await runtime.start();
-  deferred.start();
   return {
     runtime,
     handler,

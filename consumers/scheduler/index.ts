@@ -28,6 +28,14 @@ export interface Scheduler {
  * LOCKED, so each email goes out once. A bad option is refused here, before anything connects.
  */
 export async function startScheduler(platform: Platform, options: SchedulerOptions = {}): Promise<Scheduler> {
+  const scheduler = buildScheduler(platform, options);
+  await scheduler.runtime.start();
+  scheduler.dispatcher.start();
+  return scheduler;
+}
+
+/** The scheduler built as `startScheduler` builds it, not started (`tidings replay` runs its runtime outside the group). */
+export function buildScheduler(platform: Platform, options: SchedulerOptions = {}): Scheduler {
   const settings = schedulerSettings(options);
   const { clock, instanceId } = settings;
   const logger = settings.logger ?? createLogger('scheduler');
@@ -69,8 +77,6 @@ export async function startScheduler(platform: Platform, options: SchedulerOptio
     logger: logger.child({ component: 'dispatcher' }),
     jobs: [new RenewalReminderJobs(platform.db, renderer, instanceId), new DailyDigestJobs(platform.db, renderer, instanceId)],
   });
-  await runtime.start();
-  dispatcher.start();
   return {
     runtime,
     dispatcher,

@@ -5,15 +5,15 @@ import type { Platform } from '../../src/platform';
 export type EveryEventConsumerOptions = Partial<Pick<ConsumerRuntimeOptions, 'groupId' | 'chunkSize' | 'sessionTimeoutMs' | 'outageBackoff'>>;
 
 /**
- * Starts a consumer group over both event topics with its own offsets (audit, analytics):
+ * A consumer group over both event topics with its own offsets (audit, analytics), not started:
  * `defaultGroup` unless the options name another, `name` in logs and metrics.
  */
-export async function startEveryEventRuntime(
+export function everyEventRuntime(
   platform: Platform,
   identity: { name: string; defaultGroup: string; handler: EventHandler },
   options: EveryEventConsumerOptions,
-): Promise<ConsumerRuntime> {
-  const runtime = new ConsumerRuntime({
+): ConsumerRuntime {
+  return new ConsumerRuntime({
     ...options,
     kafka: platform.kafka,
     db: platform.db,
@@ -23,6 +23,4 @@ export async function startEveryEventRuntime(
     topics: [platform.topics.auth, platform.topics.payment],
     handler: identity.handler,
   });
-  await runtime.start();
-  return runtime;
 }

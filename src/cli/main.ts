@@ -1,9 +1,16 @@
 import { Command } from 'commander';
 import { registerApiCommand } from './commands/api';
+import { registerApiKeyCommands } from './commands/apikeys';
 import { registerDemoCommand } from './commands/demo';
 import { registerDevCommands } from './commands/dev';
+import { registerDlqCommands } from './commands/dlq';
+import { registerGroupCommands } from './commands/groups';
+import { registerLagCommand } from './commands/lag';
 import { registerMigrateCommand } from './commands/migrate';
+import { registerOffsetCommands } from './commands/offsets';
+import { registerOutboxCommands } from './commands/outbox';
 import { registerPruneCommand } from './commands/prune';
+import { registerReplayCommands } from './commands/replay';
 import { registerRunCommand } from './commands/run';
 import { registerSchemaCommands } from './commands/schemas';
 import { registerTemplateCommands } from './commands/templates';
@@ -36,8 +43,15 @@ Environment: KAFKA_BROKERS, SCHEMA_REGISTRY_URL, DATABASE_URL, SMTP_URL, MAIL_FR
   registerTemplateCommands(program);
   registerRunCommand(program);
   registerPruneCommand(program);
+  registerDlqCommands(program);
+  registerReplayCommands(program);
   registerDemoCommand(program);
   registerApiCommand(program);
+  registerApiKeyCommands(program);
+  registerLagCommand(program);
+  registerGroupCommands(program);
+  registerOffsetCommands(program);
+  registerOutboxCommands(program);
   return program;
 }
 

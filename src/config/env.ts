@@ -82,6 +82,8 @@ const schema = z.object({
   TIDINGS_PRUNE_BATCH: z.coerce.number().int().positive().optional(),
   /** Who operator commands record as the actor (default: OS user@host). */
   TIDINGS_ACTOR: z.string().trim().min(1, { message: 'must not be empty' }).max(200).optional(),
+  /** Server secret of the end-user API's per-user tokens (HMAC-SHA256 of the user id); `tidings api` needs it. */
+  TIDINGS_USER_TOKEN_SECRET: z.string().min(32, { message: 'must be at least 32 characters: generate one with `openssl rand -hex 32`' }).optional(),
 });
 
 export type Env = z.infer<typeof schema>;

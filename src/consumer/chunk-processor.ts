@@ -7,7 +7,7 @@ import { EVENT_TYPE_HEADER } from '../producer/publisher';
 import { validateEvent } from '../events/validate';
 import type { Logger } from '../observability/logger';
 import type { EventRegistry } from '../registry/event-registry';
-import type { EventHandler } from './event-handler';
+import type { EventHandler, RecordDecoder } from './event-handler';
 import { attemptsOf, failureHeaders, originOf } from './failure-headers';
 import type { Hold, KeyHolds } from './key-holds';
 import type { EventRecord, InboundRecord } from './messages';
@@ -49,6 +49,8 @@ export interface ChunkProcessorOptions {
   logger: Logger;
   stats: ConsumerStats;
   now?: () => number;
+  /** Default: decoded through `registry` and checked against the business rules. */
+  decode?: RecordDecoder;
 }
 
 export interface Lane {
@@ -112,7 +114,7 @@ export class ChunkProcessor {
     // Events waiting in a line are neither applied nor delivered now: they follow the head.
     const runnable = events.filter((p) => !lines.waiting.has(p));
     const fresh = await this.options.db.transaction(async (trx) => {
-      const inserted = await this.recordInInbox(runnable.map((p) => p.event), trx);
+      const inserted = await recordInInbox(trx, this.options.groupId, runnable.map((p) => p.event));
       // `delete` keeps only the first copy when the same event appears twice in one chunk.
       const newEvents = runnable.map((p) => p.event).filter((e) => inserted.delete(e.eventId));
       if (newEvents.length > 0) await this.options.handler.apply(newEvents, trx);
@@ -143,13 +145,8 @@ export class ChunkProcessor {
     return p.key !== null && this.options.orderedSources.has(p.source);
   }
 
-  private async decode(record: InboundRecord): Promise<EventRecord> {
-    const decoded = await this.options.registry.decode(record.value);
-    const type = decoded.definition.type as EventType;
-    // Schema-valid is not enough: business rules (no negative amounts…) hold for consumers too.
-    validateEvent(type, decoded.payload);
-    const eventId = decoded.payload.event_id as string;
-    return { ...record, type, eventId, schemaId: decoded.schemaId, payload: decoded.payload };
+  private decode(record: InboundRecord): Promise<EventRecord> {
+    return this.options.decode ? this.options.decode(record) : decodeEvent(this.options.registry, record);
   }
 
   /**
@@ -277,22 +274,36 @@ export class ChunkProcessor {
   private now(): number {
     return this.options.now ? this.options.now() : Date.now();
   }
+}
 
-  /** Inserts inbox rows; returns the event ids that were new to this group. */
-  private async recordInInbox(events: EventRecord[], trx: Trx): Promise<Set<string>> {
-    if (events.length === 0) return new Set();
-    const unique = new Map<string, EventRecord>();
-    for (const e of events) if (!unique.has(e.eventId)) unique.set(e.eventId, e);
-    const rows = await trx('inbox')
-      .insert(
-        [...unique.values()].map((e) => {
-          const origin = originOf(e);
-          return { consumer_group: this.options.groupId, event_id: e.eventId, event_type: e.type, topic: origin.topic, partition: origin.partition, offset: origin.offset };
-        }),
-      )
-      .onConflict(['consumer_group', 'event_id'])
-      .ignore()
-      .returning('event_id');
-    return new Set(rows.map((r: { event_id: string }) => r.event_id));
-  }
+/**
+ * A record's event, as every group reads it: decoded through the registry and checked against
+ * the business rules. Throws MalformedMessageError or EventValidationError for a bad record;
+ * anything else it throws is infrastructure (the registry unreachable).
+ */
+export async function decodeEvent(registry: EventRegistry, record: InboundRecord): Promise<EventRecord> {
+  const decoded = await registry.decode(record.value);
+  const type = decoded.definition.type as EventType;
+  // Schema-valid is not enough: business rules (no negative amounts…) hold for consumers too.
+  validateEvent(type, decoded.payload);
+  const eventId = decoded.payload.event_id as string;
+  return { ...record, type, eventId, schemaId: decoded.schemaId, payload: decoded.payload };
+}
+
+/** Inserts inbox rows of `groupId`; returns the event ids that were new to the group. */
+export async function recordInInbox(trx: Trx, groupId: string, events: EventRecord[]): Promise<Set<string>> {
+  if (events.length === 0) return new Set();
+  const unique = new Map<string, EventRecord>();
+  for (const e of events) if (!unique.has(e.eventId)) unique.set(e.eventId, e);
+  const rows = await trx('inbox')
+    .insert(
+      [...unique.values()].map((e) => {
+        const origin = originOf(e);
+        return { consumer_group: groupId, event_id: e.eventId, event_type: e.type, topic: origin.topic, partition: origin.partition, offset: origin.offset };
+      }),
+    )
+    .onConflict(['consumer_group', 'event_id'])
+    .ignore()
+    .returning('event_id');
+  return new Set(rows.map((r: { event_id: string }) => r.event_id));
 }

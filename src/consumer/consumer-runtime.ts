@@ -8,15 +8,15 @@ import type { EventRegistry } from '../registry/event-registry';
 import { retry, RetryAbortedError } from '../retry/retry';
 import { ChunkHeartbeat } from './chunk-heartbeat';
 import { ChunkProcessor, type ConsumerStats, type Lane, type Route } from './chunk-processor';
-import type { EventHandler } from './event-handler';
+import type { EventHandler, RecordDecoder } from './event-handler';
 import { dueAtOf } from './failure-headers';
 import { KeyHolds } from './key-holds';
-import { toInboundRecord } from './messages';
+import { toInboundRecord, type InboundRecord } from './messages';
 import { retryTopic, retryTopics, topologyTopicSpecs, type RetryTopology } from './retry-topology';
 import { consumerRuntimeSettings, type RuntimeSettings } from './runtime-options';
 
 export type { ConsumerStats, Lane } from './chunk-processor';
-export type { DeliveryFailure, EventHandler } from './event-handler';
+export type { DeliveryFailure, EventHandler, RecordDecoder } from './event-handler';
 
 /** Options of a consumer runtime; validated at construction (a bad value throws `ConfigError` naming it). */
 export interface ConsumerRuntimeOptions {
@@ -34,6 +34,8 @@ export interface ConsumerRuntimeOptions {
   /** Delay of each retry tier, each 1 ms to 2^31-1 ms (24.8 days). Default 10 s, 1 min, 10 min, 1 h. */
   retryDelaysMs?: readonly number[];
   handler: EventHandler;
+  /** How a record becomes an event (see RecordDecoder). Default: decoded through `registry`, business rules checked. */
+  decode?: RecordDecoder;
   /** Only these event types (a priority lane); the others are skipped. Default: all. */
   lane?: Lane;
   /** Records per database transaction, 1 to 10 000. Default 500. */
@@ -93,7 +95,7 @@ export class ConsumerRuntime {
   private stopping = new AbortController();
 
   constructor(private readonly options: ConsumerRuntimeOptions) {
-    const { kafka: _kafka, db: _db, registry: _registry, handler: _handler, lane: _lane, logger: _logger, ...values } = options;
+    const { kafka: _kafka, db: _db, registry: _registry, handler: _handler, decode: _decode, lane: _lane, logger: _logger, ...values } = options;
     const settings = consumerRuntimeSettings(values);
     this.settings = settings;
     this.logger = options.logger ?? createLogger(`consumer:${settings.groupId}`);
@@ -107,6 +109,7 @@ export class ConsumerRuntime {
       orderedSources: new Set(settings.orderedTopics),
       holds: this.holds,
       handler: options.handler,
+      decode: options.decode,
       lane: options.lane,
       logger: this.logger,
       stats: this.stats,
@@ -136,7 +139,7 @@ export class ConsumerRuntime {
         this.stats.rebalances++;
       });
     }
-    this.producer = options.kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+    this.producer = routeProducer(options.kafka);
   }
 
   get groupId(): string {
@@ -183,7 +186,19 @@ export class ConsumerRuntime {
     await this.producer.disconnect();
   }
 
-  private async ensureTopology(): Promise<void> {
+  /**
+   * Runs records read outside the group (by `tidings replay`) through this group's pipeline, as
+   * a chunk of its own: the inbox (events the group already applied count in `stats.duplicates`),
+   * the handler, failures to the group's retry tiers or DLQ through `producer` (see
+   * `routeProducer`), outages retried. The group's offsets are not touched. Returns false if
+   * `signal` ended an outage's wait first (the chunk may then be partly done: run it again).
+   */
+  async processOutsideGroup(records: InboundRecord[], producer: Producer, signal: AbortSignal): Promise<boolean> {
+    return this.untilDone(() => this.processAndRoute(records, producer), signal);
+  }
+
+  /** Creates the group's retry tiers and DLQs that are missing (`start()` does it first). */
+  async ensureTopology(): Promise<void> {
     const admin = this.options.kafka.admin();
     await admin.connect();
     let created: string[];
@@ -253,17 +268,10 @@ export class ConsumerRuntime {
     }
   }
 
-  private async processAndRoute(records: ReturnType<typeof toInboundRecord>[]): Promise<void> {
+  private async processAndRoute(records: InboundRecord[], producer: Producer = this.producer): Promise<void> {
     const routes = await this.processor.process(records);
     faultPoint('consumer.after-db-commit');
-    await this.produce(routes);
-  }
-
-  private async produce(routes: Route[]): Promise<void> {
-    if (routes.length === 0) return;
-    const byTopic = new Map<string, Route['message'][]>();
-    for (const r of routes) byTopic.set(r.topic, [...(byTopic.get(r.topic) ?? []), r.message]);
-    await this.producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
+    await produceRoutes(producer, routes);
   }
 
   /**
@@ -288,4 +296,16 @@ export class ConsumerRuntime {
       throw error;
     }
   }
+}
+
+/** The producer of retry-tier and DLQ records: idempotent, in order, keyed like the source. */
+export function routeProducer(kafka: Kafka): Producer {
+  return kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+}
+
+async function produceRoutes(producer: Producer, routes: Route[]): Promise<void> {
+  if (routes.length === 0) return;
+  const byTopic = new Map<string, Route['message'][]>();
+  for (const r of routes) byTopic.set(r.topic, [...(byTopic.get(r.topic) ?? []), r.message]);
+  await producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
 }

@@ -1,5 +1,5 @@
 import type { Trx } from '../db/database';
-import type { EventRecord } from './messages';
+import type { EventRecord, InboundRecord } from './messages';
 
 /** A side effect that failed for one event; the runtime routes it by the error's type. */
 export interface DeliveryFailure {
@@ -23,3 +23,11 @@ export interface EventHandler {
   apply(events: EventRecord[], trx: Trx): Promise<void>;
   deliver?(events: EventRecord[]): Promise<DeliveryFailure[]>;
 }
+
+/**
+ * Reads a record into the event the inbox records and the handler sees. Throwing
+ * MalformedMessageError or EventValidationError dead-letters the record; anything else is an
+ * outage (the chunk is retried). The default decodes through the registry and checks the
+ * business rules; a group over records that are not plain events (the dead-letter index) brings its own.
+ */
+export type RecordDecoder = (record: InboundRecord) => Promise<EventRecord>;

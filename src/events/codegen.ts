@@ -2,6 +2,7 @@
  * Generates `generated.ts` (TypeScript types for every Avro record and enum, plus the event
  * type lists) from the .avsc files, so the compiler checks producers against the contract.
  */
+import { isPersonal } from './personal-data';
 import {
   EVENT_DOMAINS,
   collectNamedTypes,
@@ -83,6 +84,7 @@ function fieldNotes(field: AvroField): string {
   if (typeof format === 'string' && format !== 'uuid') notes.push(`format: ${format}`);
   const min = field['tidings.min'];
   if (typeof min === 'number') notes.push(`>= ${min}`);
+  if (isPersonal(field)) notes.push('personal data: masked in operator views');
   return notes.length > 0 ? `(${notes.join('; ')})` : '';
 }
 

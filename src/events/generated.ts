@@ -8,11 +8,11 @@
  * Avro: tidings.common.ClientContext
  */
 export interface ClientContext {
-  /** Client IP address (IPv4 or IPv6). (format: ip) */
+  /** Client IP address (IPv4 or IPv6). (format: ip; personal data: masked in operator views) */
   ip: string;
   /** Raw User-Agent header of the client. */
   user_agent: string;
-  /** Approximate location from IP geolocation, e.g. "Lisbon, Portugal"; null when unknown. */
+  /** Approximate location from IP geolocation, e.g. "Lisbon, Portugal"; null when unknown. (personal data: masked in operator views) */
   location?: string | null;
 }
 
@@ -21,11 +21,11 @@ export interface ClientContext {
  * Avro: tidings.common.Contact
  */
 export interface Contact {
-  /** Delivery address for email notifications. (format: email) */
+  /** Delivery address for email notifications. (format: email; personal data: masked in operator views) */
   email: string;
-  /** Display name used in greetings; null when the user has not given one. */
+  /** Display name used in greetings; null when the user has not given one. (personal data: masked in operator views) */
   name?: string | null;
-  /** Mobile number in E.164 form (+14155550123) for SMS; null when unknown. (format: e164) */
+  /** Mobile number in E.164 form (+14155550123) for SMS; null when unknown. (format: e164; personal data: masked in operator views) */
   phone?: string | null;
   /** BCP 47 language tag used to format amounts, dates and copy. (format: bcp47) */
   locale?: string;
@@ -157,7 +157,7 @@ export interface EmailVerificationRequested {
   recipient: Contact;
   /** Device and network the action came from. */
   client: ClientContext;
-  /** Single-use confirmation link; a secret, never log it. (format: url) */
+  /** Single-use confirmation link; a secret, never log it. (format: url; personal data: masked in operator views) */
   verification_url: string;
   /** When the confirmation link stops working. (epoch milliseconds) */
   expires_at: number;
@@ -207,7 +207,7 @@ export interface PasswordResetRequested {
   recipient: Contact;
   /** Device and network the action came from. */
   client: ClientContext;
-  /** Single-use link to the password reset form; a secret, never log it. (format: url) */
+  /** Single-use link to the password reset form; a secret, never log it. (format: url; personal data: masked in operator views) */
   reset_url: string;
   /** When the reset link stops working. (epoch milliseconds) */
   expires_at: number;

@@ -3,6 +3,7 @@
  * ignores unknown attributes, so the schema stays the one contract every language reads.
  */
 import net from 'node:net';
+import { PERSONAL_ATTRIBUTE } from './personal-data';
 import type { AvroField } from './schema-source';
 
 export const RULE_PREFIX = 'tidings.';
@@ -93,10 +94,14 @@ export const FORMATS: Readonly<Record<string, Format>> = {
 
 export const RULE_ATTRIBUTES: ReadonlySet<string> = new Set(['tidings.format', 'tidings.min', 'tidings.minLength']);
 
-/** Throws when a field carries a `tidings.*` attribute nobody enforces, so a typo cannot disable a rule. */
+/** Throws when a field carries a `tidings.*` attribute nobody reads, so a typo cannot disable a rule or unmask a field. */
 export function assertKnownRules(field: AvroField, where: string): void {
   for (const [key, value] of Object.entries(field)) {
     if (!key.startsWith(RULE_PREFIX)) continue;
+    if (key === PERSONAL_ATTRIBUTE) {
+      if (value !== true) throw new Error(`${where}.${field.name}: ${PERSONAL_ATTRIBUTE} must be true (or absent)`);
+      continue;
+    }
     if (!RULE_ATTRIBUTES.has(key)) throw new Error(`${where}.${field.name}: unknown rule attribute "${key}"`);
     if (key === 'tidings.format' && (typeof value !== 'string' || !(value in FORMATS))) {
       throw new Error(`${where}.${field.name}: unknown tidings.format ${JSON.stringify(value)}`);

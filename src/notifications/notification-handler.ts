@@ -103,14 +103,31 @@ export class NotificationHandler implements EventHandler {
       return [{ kind, eventId: e.eventId, paymentId: payload.payment_id ?? null, userId: payload.user_id, document: { type: e.type, ...(JSON.parse(JSON.stringify(e.payload)) as LegalDocument) } }] as const;
     });
     await this.legal.appendMany(trx, legal);
+    await this.plan(events, trx);
+  }
+
+  /**
+   * The notifications part of `apply` alone: plans the ledger rows of `events` (in-app ones
+   * delivered at once). `tidings replay --resend` calls it with events under new ids.
+   */
+  async plan(events: EventRecord[], trx: Trx): Promise<void> {
+    const rows = await this.planRows(events, trx);
+    await this.deliverInTransaction(trx, rows, events);
+    if (rows.length > 0) await trx('delivery_ledger').insert(rows).onConflict(['event_id', 'channel', 'recipient']).ignore();
+  }
+
+  /** The ledger rows `plan` would write for `events` now, without writing anything. */
+  preview(events: EventRecord[]): Promise<PlannedRow[]> {
+    return this.planRows(events);
+  }
+
+  private async planRows(events: EventRecord[], trx?: Trx): Promise<PlannedRow[]> {
     const users = events.map((e) => String(e.payload.user_id));
     const prefs = (await this.options.preferences?.load(users, trx)) ?? new Map<string, UserPreferences>();
     const needsTokens = events.some((e) => routeOf(e.type).channels.some((c) => c.channel === 'push'));
-    const tokens = needsTokens ? await activeTokens(trx, users) : new Map<string, string[]>();
+    const tokens = needsTokens ? await activeTokens(trx ?? this.options.db, users) : new Map<string, string[]>();
     const enabled = (channel: ChannelName): boolean => this.options.channels[channel] !== undefined;
-    const rows = events.flatMap((e) => planDeliveries(e, prefs.get(String(e.payload.user_id)), tokens, enabled));
-    await this.deliverInTransaction(trx, rows, events);
-    if (rows.length > 0) await trx('delivery_ledger').insert(rows).onConflict(['event_id', 'channel', 'recipient']).ignore();
+    return events.flatMap((e) => planDeliveries(e, prefs.get(String(e.payload.user_id)), tokens, enabled));
   }
 
   deliver(events: EventRecord[]): Promise<DeliveryFailure[]> {

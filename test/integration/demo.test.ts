@@ -122,4 +122,8 @@ describe('npm start -- --once (tidings demo)', () => {
     expect(match![1]).toBe(match![2]);
     expect(run.output).toMatch(/audit log: 150 of 150 events appended; hash chain verified \(150 rows\)/);
   });
+
+  it("answers over the HTTP API for a sample user, with that user's token", () => {
+    expect(run.output).toMatch(/API: GET \/users\/\S+\/notifications\/unread-count → 200, \d+ unread in-app notifications/);
+  });
 });

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { ApiKeys } from '../../src/api/auth/api-keys';
+import { UserTokens } from '../../src/api/auth/user-tokens';
 import { startApiServer, type ApiServer } from '../../src/api/server';
 import type { Db } from '../../src/db/database';
 import { ProviderError } from '../../src/errors';
@@ -6,11 +8,10 @@ import { InAppProvider } from '../../src/in-app/in-app-provider';
 import { InAppStore, type InAppNotification } from '../../src/in-app/in-app-store';
 import { LegalRecords } from '../../src/legal/legal-records';
 import type { OutboundMessage } from '../../src/notifications/channels/channel';
+import { TEST_USER_TOKEN_SECRET, asPathUser, jsonClient, type Json, type JsonResponse } from '../helpers/http';
 import { createTestDatabase } from '../helpers/test-database';
 
-type Json = Record<string, unknown>;
-
-describe('in-app notifications and legal records over the HTTP API', () => {
+describe('in-app notifications and receipts over the HTTP API', () => {
   let db: Db;
   let dispose: (() => Promise<void>) | undefined;
   let api: ApiServer;
@@ -18,7 +19,7 @@ describe('in-app notifications and legal records over the HTTP API', () => {
 
   beforeAll(async () => {
     ({ db, dispose } = await createTestDatabase());
-    api = await startApiServer({ db, port: 0 });
+    api = await startApiServer({ db, port: 0, userTokenSecret: TEST_USER_TOKEN_SECRET });
   });
 
   afterAll(async () => {
@@ -26,17 +27,13 @@ describe('in-app notifications and legal records over the HTTP API', () => {
     await dispose?.();
   });
 
-  const get = async (path: string): Promise<{ status: number; body: Json }> => {
-    const response = await fetch(`${api.url}${path}`);
-    return { status: response.status, body: (await response.json()) as Json };
-  };
-  const post = async (path: string, body: unknown, raw = false): Promise<{ status: number; body: Json }> => {
-    const response = await fetch(`${api.url}${path}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: raw ? String(body) : JSON.stringify(body),
-    });
-    return { status: response.status, body: (await response.json()) as Json };
+  // Each call carries the token of the user its path names, as that user's app would.
+  const call = jsonClient(() => api.url, asPathUser());
+  const get = (path: string): Promise<JsonResponse> => call('GET', path);
+  const post = (path: string, body: unknown, raw = false): Promise<JsonResponse> => call('POST', path, raw ? String(body) : body);
+  const fetchAs = async (path: string, headers: Record<string, string>): Promise<{ status: number; body: Json; challenge: string | null }> => {
+    const response = await fetch(`${api.url}${path}`, { headers });
+    return { status: response.status, body: (await response.json()) as Json, challenge: response.headers.get('www-authenticate') };
   };
   const message = (userId: string, title: string, data: Record<string, string> = {}): OutboundMessage => ({
     channel: 'in_app',
@@ -102,7 +99,7 @@ describe('in-app notifications and legal records over the HTTP API', () => {
   });
 
   it('answers invalid input with 400 naming the field', async () => {
-    const cases: Array<[Promise<{ status: number; body: Json }>, string]> = [
+    const cases: Array<[Promise<JsonResponse>, string]> = [
       [get('/users/u/notifications?limit=0'), 'limit'],
       [get('/users/u/notifications?limit=abc'), 'limit'],
       [get('/users/u/notifications?limit=1000'), 'limit'],
@@ -122,15 +119,64 @@ describe('in-app notifications and legal records over the HTTP API', () => {
     }
   });
 
-  it('serves legal records by payment and by user, each with its hash verified', async () => {
+  it('serves receipts by payment and by user under /admin with an API key, each with its hash verified; /legal/… is gone', async () => {
     const legal = new LegalRecords(db);
     const { record } = await legal.append(db, { kind: 'receipt', eventId: randomUUID(), paymentId: 'pay_http', userId: 'user-legal', document: { amount: { amount_minor: 1200, currency: 'EUR' } } });
+    const { key } = await new ApiKeys(db).create({ name: 'support', scope: 'read', actor: 'test' });
+    const admin = { authorization: `Bearer ${key}` };
 
-    const byPayment = await get('/legal/payments/pay_http');
+    const byPayment = await fetchAs('/admin/payments/pay_http/receipt', admin);
     expect(byPayment.status).toBe(200);
     expect(byPayment.body.records).toEqual([expect.objectContaining({ id: record.id, kind: 'receipt', contentHash: record.contentHash, verified: true })]);
-    expect((await get('/legal/users/user-legal')).body.records).toEqual([expect.objectContaining({ id: record.id, paymentId: 'pay_http' })]);
-    expect((await get('/legal/payments/pay_unknown')).status).toBe(404);
+    expect((await fetchAs('/admin/users/user-legal/receipts', admin)).body.records).toEqual([expect.objectContaining({ id: record.id, paymentId: 'pay_http' })]);
+    expect((await fetchAs('/admin/payments/pay_unknown/receipt', admin)).status).toBe(404);
+    // A user's own token is not an admin credential.
+    expect((await fetchAs('/admin/users/user-legal/receipts', asPathUser()('/users/user-legal'))).status).toBe(401);
+    expect((await fetchAs('/admin/users/user-legal/receipts', {})).status).toBe(401);
+    expect((await fetchAs('/legal/users/user-legal', admin)).status).toBe(404);
+  });
+
+  it("a user's token opens that user's inbox only; another user's token gets 403, none or a forged one 401", async () => {
+    await store().add(db, { userId: 'alice', eventId: randomUUID(), kind: 'LOGIN_ALERT', title: 'for alice only', body: '…' });
+    const tokens = new UserTokens(TEST_USER_TOKEN_SECRET);
+    const path = '/users/alice/notifications';
+
+    const own = await fetchAs(path, { authorization: `Bearer ${tokens.issue('alice')}` });
+    expect(own.status).toBe(200);
+    expect((own.body.notifications as InAppNotification[]).map((n) => n.title)).toEqual(['for alice only']);
+    // The same token in the header of its own.
+    expect((await fetchAs(path, { 'x-tidings-user-token': tokens.issue('alice') })).status).toBe(200);
+
+    const mallory = await fetchAs(path, { authorization: `Bearer ${tokens.issue('mallory')}` });
+    expect(mallory).toMatchObject({ status: 403, body: { error: 'forbidden', message: expect.stringContaining('another user') } });
+    expect(JSON.stringify(mallory.body)).not.toContain('for alice only');
+    expect((await fetchAs('/users/alice/notifications/unread-count', { 'x-tidings-user-token': tokens.issue('mallory') })).status).toBe(403);
+    const markAsMallory = await fetch(`${api.url}/users/alice/notifications/read`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${tokens.issue('mallory')}` }, body: JSON.stringify({ all: true }) });
+    expect(markAsMallory.status).toBe(403);
+    expect((await get('/users/alice/notifications/unread-count')).body).toMatchObject({ unread: 1 });
+
+    const none = await fetchAs(path, {});
+    expect(none).toMatchObject({ status: 401, body: { error: 'unauthorized' }, challenge: 'Bearer realm="tidings"' });
+    // Signed with another secret, or the HMAC of another user under alice's name: forged.
+    const otherSecret = new UserTokens('another-secret-of-at-least-32-characters').issue('alice');
+    const spliced = `alice.${tokens.signature('mallory')}`;
+    for (const forged of [otherSecret, spliced, 'alice', 'alice.', `${tokens.issue('alice')}0`]) {
+      expect(await fetchAs(path, { authorization: `Bearer ${forged}` })).toMatchObject({ status: 401, challenge: 'Bearer realm="tidings", error="invalid_token"' });
+    }
+    // A user's wrong token is refused before the request is validated: a stranger learns nothing from a 400.
+    expect((await fetchAs('/users/alice/notifications?limit=0', {})).status).toBe(401);
+  });
+
+  it('an API key with scope operate may act on any user; a read key may not', async () => {
+    const keys = new ApiKeys(db);
+    const operate = (await keys.create({ name: 'oncall', scope: 'operate', actor: 'test' })).key;
+    const read = (await keys.create({ name: 'viewer', scope: 'read', actor: 'test' })).key;
+    await store().add(db, { userId: 'bob', eventId: randomUUID(), kind: 'LOGIN_ALERT', title: 'for bob', body: '…' });
+
+    expect((await fetchAs('/users/bob/notifications/unread-count', { authorization: `Bearer ${operate}` })).body).toEqual({ userId: 'bob', unread: 1 });
+    const tooLow = await fetchAs('/users/bob/notifications', { authorization: `Bearer ${read}` });
+    expect(tooLow).toMatchObject({ status: 403, challenge: 'Bearer realm="tidings", error="insufficient_scope", scope="operate"' });
+    expect(tooLow.body.message).toContain('"viewer" has "read"');
   });
 
   it('reports health, and 404 for unknown paths', async () => {

@@ -3,7 +3,7 @@ import { startApiServer, type ApiServer } from '../../src/api/server';
 import { sampleEvent } from '../../src/events/samples';
 import { PreferenceStore } from '../../src/notifications/preferences';
 import type { Publisher } from '../../src/producer/publisher';
-import { jsonClient, type Json } from '../helpers/http';
+import { TEST_USER_TOKEN_SECRET, asPathUser, jsonClient, type Json } from '../helpers/http';
 import { createTestContext, type TestContext } from '../helpers/test-context';
 import { waitFor } from '../helpers/wait';
 
@@ -19,7 +19,7 @@ describe('notification preferences and quiet hours over the HTTP API', () => {
     publisher = ctx.platform.createPublisher();
     // Channels from the environment: email goes to this file's SMTP catcher.
     [api, consumer] = await Promise.all([
-      startApiServer({ db: ctx.db, port: 0 }),
+      startApiServer({ db: ctx.db, port: 0, userTokenSecret: TEST_USER_TOKEN_SECRET }),
       startNotificationConsumer(ctx.platform, { groupId: ctx.groupId('notification') }),
       publisher.connect(),
     ]);
@@ -30,7 +30,8 @@ describe('notification preferences and quiet hours over the HTTP API', () => {
     await ctx?.dispose();
   });
 
-  const call = jsonClient(() => api.url);
+  // Each call carries the token of the user its path names, as that user's app would.
+  const call = jsonClient(() => api.url, asPathUser());
   const preferencesOf = async (user: string): Promise<Json> => (await call('GET', `/users/${user}/preferences`)).body;
 
   it('starts from the defaults and lists the categories and channels a UI can offer', async () => {
@@ -132,6 +133,22 @@ describe('notification preferences and quiet hours over the HTTP API', () => {
       'category: unknown category "newsletters" (one of billing, marketing, security)',
     );
     expect(await preferencesOf(user)).toEqual(before);
+  });
+
+  it("a user's token changes only that user's preferences and quiet hours: another user's gets 403, none 401, and nothing changes", async () => {
+    const victim = 'victim';
+    await call('PUT', `/users/${victim}/preferences/marketing/email`, { optedIn: true });
+    const before = await preferencesOf(victim);
+    const asIntruder = jsonClient(() => api.url, (path) => asPathUser()(path.replace(victim, 'intruder')));
+    const anonymous = jsonClient(() => api.url);
+    for (const client of [asIntruder, anonymous]) {
+      const expected = client === asIntruder ? 403 : 401;
+      expect((await client('GET', `/users/${victim}/preferences`)).status).toBe(expected);
+      expect((await client('PUT', `/users/${victim}/preferences/marketing/email`, { optedIn: false })).status).toBe(expected);
+      expect((await client('DELETE', `/users/${victim}/preferences/marketing/email`)).status).toBe(expected);
+      expect((await client('PUT', `/users/${victim}/quiet-hours`, { start: '00:00', end: '23:59', timeZone: 'UTC' })).status).toBe(expected);
+    }
+    expect(await preferencesOf(victim)).toEqual(before);
   });
 
   const ledger = (eventId: string) => ctx.db('delivery_ledger').where({ event_id: eventId }).orderBy('channel');

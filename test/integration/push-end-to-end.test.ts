@@ -10,7 +10,7 @@ import { createLogger } from '../../src/observability/logger';
 import type { Publisher } from '../../src/producer/publisher';
 import { LocalFcm } from '../../src/dev/local-fcm';
 import { LocalTwilio } from '../../src/dev/local-twilio';
-import { jsonClient } from '../helpers/http';
+import { TEST_USER_TOKEN_SECRET, asPathUser, jsonClient } from '../helpers/http';
 import { createTestContext, type TestContext } from '../helpers/test-context';
 import { waitFor } from '../helpers/wait';
 
@@ -57,7 +57,7 @@ describe('push notifications: device registration and the push → SMS fallback'
     });
     publisher = ctx.platform.createPublisher();
     [api, consumer] = await Promise.all([
-      startApiServer({ db: ctx.db, port: 0 }),
+      startApiServer({ db: ctx.db, port: 0, userTokenSecret: TEST_USER_TOKEN_SECRET }),
       startNotificationConsumer(ctx.platform, {
         groupId: ctx.groupId('notification'),
         channels: { ...providers.channels, in_app: new InAppChannel({ db: ctx.db }) },
@@ -149,7 +149,7 @@ describe('push notifications: device registration and the push → SMS fallback'
     expect(twilio.to('+15557650003')).toHaveLength(1);
   });
 
-  const call = jsonClient(() => api.url);
+  const call = jsonClient(() => api.url, asPathUser());
 
   it('an app registers its token over HTTP, gets pushes there, sees it go dead, cannot revive it, and unregisters on sign-out', async () => {
     const user = 'pf-app';

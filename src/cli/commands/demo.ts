@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import type { Knex } from 'knex';
@@ -6,6 +7,7 @@ import { AUDIT_GROUP, startAuditConsumer, type AuditConsumer } from '../../../co
 import { NOTIFICATION_GROUP, startNotificationConsumer, type NotificationConsumer } from '../../../consumers/notification';
 import { SCHEDULER_GROUP, startScheduler, type Scheduler } from '../../../consumers/scheduler';
 import { eventCounts, utcDay } from '../../analytics/event-counts';
+import { UserTokens } from '../../api/auth/user-tokens';
 import { startApiServer, type ApiServer } from '../../api/server';
 import { verifyAuditChain } from '../../audit/audit-log';
 import { readEnv } from '../../config/env';
@@ -111,7 +113,8 @@ async function runDemo(opts: DemoOptions): Promise<void> {
 
     if (opts.once) return;
     say(`try the API (up until Ctrl-C):`);
-    for (const path of [`/users/${user}/notifications`, `/users/${user}/preferences`, `/users/${user}/devices`, `/legal/users/${user}`]) say(`  curl -s ${api.url}${path}`);
+    for (const path of [`/users/${user}/notifications`, `/users/${user}/preferences`, `/users/${user}/devices`]) say(`  curl -s -H "Authorization: Bearer ${api.userToken(user)}" ${api.url}${path}`);
+    say(`  KEY=$(tidings apikeys create --scope read --name demo-$RANDOM); curl -s -H "Authorization: Bearer $KEY" ${api.url}/admin/users/${user}/receipts`);
     say(`streaming ${STREAM_EVENTS_PER_SECOND} events/s; Ctrl-C to stop (the stack keeps running: \`tidings dev down\` stops it)`);
     let streamed = 0;
     while (!interrupt.signal.aborted) {
@@ -254,12 +257,20 @@ async function startGroups(platform: Platform, running: Running): Promise<Groups
   return { notification, scheduler, audit, analytics };
 }
 
-async function startApi(platform: Platform, port: number, running: Running): Promise<ApiServer> {
-  const api = await startApiServer({ db: platform.db, port }).catch((error: NodeJS.ErrnoException) => {
+/** The demo's API, and the tokens of its sample users (what a real service's sign-in would hand to their apps). */
+interface DemoApi extends ApiServer {
+  userToken(userId: string): string;
+}
+
+async function startApi(platform: Platform, port: number, running: Running): Promise<DemoApi> {
+  // TIDINGS_USER_TOKEN_SECRET if set; otherwise a secret for this run alone.
+  const userTokenSecret = readEnv().TIDINGS_USER_TOKEN_SECRET ?? randomBytes(32).toString('hex');
+  const api = await startApiServer({ db: platform.db, platform, userTokenSecret, port }).catch((error: NodeJS.ErrnoException) => {
     throw error.code === 'EADDRINUSE' ? new ConfigError(`port ${port} is in use: pass --port <port> (0 picks a free one)`, error) : error;
   });
   running.add(() => api.close());
-  return api;
+  const tokens = new UserTokens(userTokenSecret);
+  return Object.assign(api, { userToken: (userId: string) => tokens.issue(userId) });
 }
 
 async function publishAll(publisher: Publisher, events: TypedEvent[]): Promise<void> {
@@ -364,9 +375,9 @@ function userToShow(burst: TypedEvent[], smsOptIns: Set<string>): string {
 }
 
 /** Asks the running API what a user sees, so the summary shows the API answering. */
-async function apiCheck(api: ApiServer, user: string): Promise<string> {
+async function apiCheck(api: DemoApi, user: string): Promise<string> {
   const path = `/users/${user}/notifications/unread-count`;
-  const response = await fetch(`${api.url}${path}`);
+  const response = await fetch(`${api.url}${path}`, { headers: { authorization: `Bearer ${api.userToken(user)}` } });
   const body = (await response.json()) as { unread?: number };
   return `API: GET ${path} → ${response.status}, ${body.unread ?? '?'} unread in-app notifications`;
 }

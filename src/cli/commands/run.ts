@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { startAnalyticsConsumer } from '../../../consumers/analytics';
 import { startAuditConsumer } from '../../../consumers/audit';
+import { startDeadLetterIndex } from '../../../consumers/dlq-index';
 import { startNotificationConsumer } from '../../../consumers/notification';
 import { startOutboxRelay } from '../../../consumers/outbox-relay';
 import { startScheduler } from '../../../consumers/scheduler';
@@ -53,6 +54,10 @@ const GROUPS: Record<string, (platform: Platform, options: RunOptions) => Promis
     const consumer = await startAnalyticsConsumer(platform, { groupId: options.groupId, sessionTimeoutMs: options.sessionTimeout === undefined ? undefined : parseDuration(options.sessionTimeout, '--session-timeout') });
     return { stop: () => consumer.stop(), stats: () => ({ group: consumer.runtime.groupId, ...consumer.runtime.stats }), inboxGroup: consumer.runtime.groupId };
   },
+  'dlq-index': async (platform, options) => {
+    const index = await startDeadLetterIndex(platform, { groupId: options.groupId, sessionTimeoutMs: options.sessionTimeout === undefined ? undefined : parseDuration(options.sessionTimeout, '--session-timeout') });
+    return { stop: () => index.stop(), stats: () => ({ group: index.groupId, topics: index.topics, ...index.runtime?.stats, ...index.handler.stats }), inboxGroup: index.groupId };
+  },
   scheduler: async (platform, options) => {
     const scheduler = await startScheduler(platform, {
       groupId: options.groupId,
@@ -76,6 +81,8 @@ const INBOX_SOURCES: Record<string, { sources: (platform: Platform) => string[];
   audit: { sources: (p) => [p.topics.auth, p.topics.payment], retryDelaysFlag: false },
   analytics: { sources: (p) => [p.topics.auth, p.topics.payment], retryDelaysFlag: false },
   scheduler: { sources: (p) => [p.topics.payment], retryDelaysFlag: true },
+  // Its records come from the DLQs of groups over these topics; an index row is keyed by its record's coordinates, so even a pruned inbox row indexes nothing twice.
+  'dlq-index': { sources: (p) => [p.topics.auth, p.topics.payment], retryDelaysFlag: false },
 };
 
 export function registerRunCommand(program: Command): void {

@@ -1,6 +1,19 @@
 import type { Command } from 'commander';
 import { eventTopicSpecs, ensureTopics } from '../../kafka/topics';
+import { describeTopics, topicFamily, type TopicDescription } from '../../ops/inspect/topic-description';
 import { Platform } from '../../platform';
+import { EXIT_CODES_HELP, operatorPlatform, withOperatorAdmin } from '../operator-command';
+import { formatTable } from '../table';
+
+function formatTopic(t: TopicDescription): string {
+  const configs = Object.entries(t.configs).map(([name, c]) => `${name}=${c.value ?? '?'}${c.source === 'topic' ? '' : ` (${c.source})`}`);
+  const rows = t.partitions.map((p) => [String(p.partition), String(p.leader), p.replicas.join(','), p.isr.join(','), String(p.start), String(p.end)]);
+  return [
+    `${t.topic}: ${t.partitions.length} partition${t.partitions.length === 1 ? '' : 's'}, replication ${t.replicationFactor}, ${t.records} record${t.records === 1 ? '' : 's'} kept${t.underReplicated.length > 0 ? `, UNDER-REPLICATED: ${t.underReplicated.join(',')}` : ''}`,
+    `  ${configs.join('  ')}`,
+    formatTable([['PARTITION', 'LEADER', 'REPLICAS', 'ISR', 'START', 'END'], ...rows], '  '),
+  ].join('\n');
+}
 
 export function registerTopicCommands(program: Command): void {
   const topics = program.command('topics').description('Kafka topics of the event contract');
@@ -21,5 +34,34 @@ export function registerTopicCommands(program: Command): void {
       } finally {
         await admin.disconnect();
       }
+    });
+
+  topics
+    .command('describe [topics...]')
+    .description('partitions (leader, replicas, in-sync replicas, start and end offsets) and key configs (retention.ms, cleanup.policy, max.message.bytes) of topics')
+    .option('--json', 'print the topics as a JSON array')
+    .option('--topic-prefix <prefix>', 'prefix of the contract topics (overrides TIDINGS_TOPIC_PREFIX)')
+    .addHelpText(
+      'after',
+      `
+With no topic named: the contract topics and every topic derived from them (retry tiers, DLQs).
+A config's source is shown when it is not set on the topic: (broker) or (default).
+
+Examples:
+  $ tidings topics describe
+  $ tidings topics describe payment.events payment.events.notification.dlq
+  $ tidings topics describe payment.events --json | jq '.[0].configs["retention.ms"].value'
+${EXIT_CODES_HELP}`,
+    )
+    .action(async (names: string[], options: { json?: boolean; topicPrefix?: string }) => {
+      const platform = operatorPlatform(options, 'tidings-topics');
+      const described = await withOperatorAdmin(platform, async (admin) =>
+        describeTopics(admin, names.length > 0 ? names : await topicFamily(admin, [platform.topics.auth, platform.topics.payment])),
+      );
+      if (options.json) {
+        console.log(JSON.stringify(described));
+        return;
+      }
+      console.log(described.length === 0 ? 'no contract topics yet: `tidings topics create` creates them' : described.map(formatTopic).join('\n\n'));
     });
 }

@@ -1,5 +1,5 @@
 import type { EventRecord } from '../../consumer/messages';
-import type { Trx } from '../../db/database';
+import type { Db } from '../../db/database';
 import type { EventMap, EventType } from '../../events/generated';
 import type { ChannelName } from '../channels/channel';
 import { decide, type UserPreferences } from '../preferences';
@@ -74,8 +74,8 @@ export function addressesOf(channel: ChannelName, event: EventMap[EventType], to
 }
 
 /** The live push tokens of each user. */
-export async function activeTokens(trx: Trx, userIds: string[]): Promise<Map<string, string[]>> {
-  const rows: Array<{ user_id: string; token: string }> = await trx('device_tokens').whereIn('user_id', [...new Set(userIds)]).whereNull('dead_at').select('user_id', 'token');
+export async function activeTokens(db: Db, userIds: string[]): Promise<Map<string, string[]>> {
+  const rows: Array<{ user_id: string; token: string }> = await db('device_tokens').whereIn('user_id', [...new Set(userIds)]).whereNull('dead_at').select('user_id', 'token');
   const out = new Map<string, string[]>();
   for (const r of rows) out.set(r.user_id, [...(out.get(r.user_id) ?? []), r.token]);
   return out;

@@ -1,0 +1,93 @@
+import { Kafka, logLevel } from 'kafkajs';
+import type { Db } from '../db/database';
+import { describe } from '../errors';
+import type { Logger } from '../observability/logger';
+
+/** How long one dependency may take to answer before it counts as down. */
+const PROBE_TIMEOUT_MS = 3000;
+
+export interface ProbeResult {
+  ok: boolean;
+  ms: number;
+  /** Why it is not ready, without hosts or credentials (the log has the full error). */
+  reason?: string;
+}
+
+export interface Readiness {
+  ready: boolean;
+  checks: Record<string, ProbeResult>;
+}
+
+type Probe = () => Promise<void>;
+
+export interface ReadinessTargets {
+  db: Db;
+  kafkaBrokers?: string[];
+  /** Base URL of the Confluent-compatible registry API. */
+  schemaRegistryUrl?: string;
+  logger: Logger;
+}
+
+/**
+ * Whether the API can serve: PostgreSQL answers a query, a Kafka broker answers a metadata
+ * request and the schema registry its config, each within 3 s. Probes run together, and
+ * concurrent callers share one round.
+ */
+export function readinessCheck(targets: ReadinessTargets): () => Promise<Readiness> {
+  const probes: Record<string, Probe> = {
+    postgres: async () => {
+      await targets.db.raw('SELECT 1');
+    },
+  };
+  if (targets.kafkaBrokers) {
+    // Its own client, without retries, so a broker that is down is reported at once.
+    const kafka = new Kafka({ clientId: 'tidings-readiness', brokers: targets.kafkaBrokers, logLevel: logLevel.NOTHING, connectionTimeout: PROBE_TIMEOUT_MS, requestTimeout: PROBE_TIMEOUT_MS, retry: { retries: 0 } });
+    probes.kafka = async () => {
+      const admin = kafka.admin();
+      try {
+        await admin.connect();
+        await admin.describeCluster();
+      } finally {
+        await admin.disconnect().catch(() => undefined);
+      }
+    };
+  }
+  if (targets.schemaRegistryUrl) {
+    const url = `${targets.schemaRegistryUrl.replace(/\/+$/, '')}/config`;
+    probes.registry = async () => {
+      // `/config` is cheap; `/subjects` grows with every subject.
+      const response = await fetch(url, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+      await response.body?.cancel();
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    };
+  }
+  let round: Promise<Readiness> | undefined;
+  return () => {
+    round ??= runProbes(probes, targets.logger).finally(() => (round = undefined));
+    return round;
+  };
+}
+
+async function runProbes(probes: Record<string, Probe>, logger: Logger): Promise<Readiness> {
+  const entries = await Promise.all(
+    Object.entries(probes).map(async ([name, probe]): Promise<[string, ProbeResult]> => {
+      const started = Date.now();
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${PROBE_TIMEOUT_MS} ms`)), PROBE_TIMEOUT_MS);
+      });
+      try {
+        await Promise.race([probe(), timeout]);
+        return [name, { ok: true, ms: Date.now() - started }];
+      } catch (error) {
+        logger.warn({ dependency: name, error: describe(error) }, 'readiness check failed');
+        const timedOut = Date.now() - started >= PROBE_TIMEOUT_MS;
+        return [name, { ok: false, ms: Date.now() - started, reason: timedOut ? `no answer within ${PROBE_TIMEOUT_MS} ms` : 'unreachable or refused' }];
+      } finally {
+        clearTimeout(timer);
+      }
+    }),
+  );
+  const checks = Object.fromEntries(entries);
+  return { ready: entries.every(([, result]) => result.ok), checks };
+}
