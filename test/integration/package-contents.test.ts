@@ -70,7 +70,7 @@ describe('the npm package', () => {
     for (const schema of schemas) expect(paths).toContain(`schemas/${schema}`);
     expect(paths).toEqual(expect.arrayContaining(['bin/tidings.cjs', 'package.json', 'README.md', 'CHANGELOG.md', 'dist/src/cli/main.js', 'dist/src/notifications/email/templates/en/manifest.json']));
 
-    const allowed = /^(dist\/.+\.(js|js\.map|d\.ts|hbs|json|txt|html|mjml|md)|schemas\/.+\.avsc|bin\/tidings\.cjs|package\.json|README\.md|CHANGELOG\.md)$/;
+    const allowed = /^(dist\/.+\.(js|js\.map|d\.ts|hbs|json|txt|html|css|mjml|md)|schemas\/.+\.avsc|bin\/tidings\.cjs|package\.json|README\.md|CHANGELOG\.md)$/;
     expect(paths.filter((p) => !allowed.test(p))).toEqual([]);
     const unwanted = /^(src|test|bench|examples|scripts|consumers|producers|migrations|\.tidings|\.ci|node_modules)\//;
     expect(paths.filter((p) => unwanted.test(p) || (p.endsWith('.ts') && !p.endsWith('.d.ts')))).toEqual([]);
