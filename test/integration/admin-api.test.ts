@@ -248,7 +248,15 @@ describe('admin API: API keys with scopes, per-user tokens, OpenAPI 3.1', () => 
     // Each documented request field, sent a value of the wrong type, is refused with a 400 naming it
     // (with the admin key, which may act on any user, so every route gets past authentication).
     const wrongValue = (schema: Json): unknown => (schema.type === 'string' ? 12345 : schema.type === 'array' ? 'not-a-list' : schema.const === true ? false : 'not-a-number-or-boolean');
-    const sample = (p: Json): string => ((p.schema as Json).enum as string[] | undefined)?.[0] ?? 'u-openapi';
+    // A path value each route accepts, so the body or query is what gets refused.
+    const sample = (p: Json): string => {
+      const schema = p.schema as Json;
+      const first = (schema.enum as string[] | undefined)?.[0];
+      if (first !== undefined) return first;
+      if (schema.format === 'uuid') return '00000000-0000-4000-8000-000000000000';
+      if (typeof schema.pattern === 'string' && schema.pattern.includes('\\d')) return '1';
+      return 'u-openapi';
+    };
     let checked = 0;
     for (const [template, operations] of Object.entries(doc.paths)) {
       for (const [method, op] of Object.entries(operations)) {

@@ -13,6 +13,7 @@ import { operationsRoutes } from './operations';
 import { operatorActionRoutes } from './operator-actions';
 import { preferenceRoutes } from './preferences';
 import { receiptRoutes } from './receipts';
+import { replayRoutes } from './replays';
 
 /**
  * Every endpoint of the API, in one table: the app registers these and /openapi.json
@@ -31,6 +32,7 @@ export function apiRoutes(deps: RouteDeps): Route[] {
     ...apiKeyRoutes(deps),
     ...dashboardRoutes(deps),
     ...operationsRoutes(deps),
+    ...replayRoutes(deps),
   ];
   let document: OpenApiDocument | undefined;
   const all: Route[] = [

@@ -8,7 +8,6 @@ import { inspectDeadLetter } from '../../ops/dlq/inspect';
 import { DeadLetterRedriver } from '../../ops/dlq/redrive';
 import { withAdmin } from '../../ops/inspect/admin-session';
 import { lagReport } from '../../ops/inspect/consumer-lag';
-import { ReplayJobs } from '../../ops/replay/replay-jobs';
 import { actorOf, route, type Route, type RouteDeps, type RouteResult } from '../route';
 import { id, limitField, oneOf } from './common';
 
@@ -33,11 +32,10 @@ function needPlatform(platform: Platform | undefined, what: string): Platform {
 
 /**
  * Admin: what an on-call engineer looks at and does — consumer lag with retry tiers and DLQ
- * depth, the dead letters (browse, inspect with personal data masked, redrive, discard) and
- * replay jobs. The same functions back `tidings lag`, `tidings dlq …` and `tidings replay`.
+ * depth, and the dead letters (browse, inspect with personal data masked, redrive, discard).
+ * The same functions back `tidings lag` and `tidings dlq …`.
  */
 export function operationsRoutes({ db, platform, maxPageSize }: RouteDeps): Route[] {
-  const replayJobs = new ReplayJobs(db);
   return [
     route({
       method: 'get',
@@ -143,20 +141,6 @@ export function operationsRoutes({ db, platform, maxPageSize }: RouteDeps): Rout
       ok: '`{discarded: [deadLetter]}`',
       otherResponses: { 404: 'No such dead letter.', 409: 'Redriven or discarded already.' },
       handle: ({ params, body, principal }) => answering(async () => ({ body: { discarded: await discardDeadLetters(db, [params.id], { actor: actorOf(principal), reason: body.reason }) } })),
-    }),
-    route({
-      method: 'get',
-      path: '/admin/replays',
-      operationId: 'listReplayJobs',
-      tag: 'replay',
-      summary: 'Replay jobs, newest first, with their progress (`tidings replay` runs them)',
-      access: { kind: 'key', scope: 'read' },
-      query: z.object({ limit: limitField(maxPageSize) }),
-      ok: '`{jobs: [{id, mode, status, done, total, startedAt, actor, counts, …}]}`',
-      async handle({ query }) {
-        const jobs = await replayJobs.list({ limit: query.limit });
-        return { body: { jobs: jobs.map((j) => ({ ...j, done: j.counts.read, startedAt: j.createdAt, actor: j.createdBy })) } };
-      },
     }),
   ];
 }
