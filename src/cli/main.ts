@@ -15,6 +15,7 @@ import { registerRunCommand } from './commands/run';
 import { registerSchemaCommands } from './commands/schemas';
 import { registerTemplateCommands } from './commands/templates';
 import { registerTopicCommands } from './commands/topics';
+import { logToStderr } from '../observability/logger';
 import { installFaultHookFromEnv } from './fault-hook';
 
 export function buildProgram(): Command {
@@ -71,8 +72,13 @@ function omitKafkajsNegativeTimeoutWarning(): void {
   }) as typeof process.emitWarning;
 }
 
+/** Commands that run until stopped and log as they go, to stdout; every other command's stdout is its result. */
+const WORKER_COMMANDS = new Set(['run', 'api', 'demo', 'dev']);
+
 export async function main(argv: string[]): Promise<void> {
   omitKafkajsNegativeTimeoutWarning();
+  const command = argv[2];
+  if (command !== undefined && !WORKER_COMMANDS.has(command)) logToStderr();
   installFaultHookFromEnv(process.env.TIDINGS_FAULT);
   await buildProgram().parseAsync(argv);
 }

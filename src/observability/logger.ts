@@ -17,6 +17,18 @@ const REDACT = [
   '*.password',
 ];
 
+let destination: pino.DestinationStream | undefined;
+
+/**
+ * Sends the logs of loggers created from now on to stderr. The CLI does this for commands
+ * whose stdout is their result (`--json`, tables), so a script reads the result alone; worker
+ * commands (`tidings run`, `api`) keep logging to stdout.
+ */
+export function logToStderr(): void {
+  destination ??= pino.destination({ dest: 2, sync: true });
+}
+
 export function createLogger(name: string, level = process.env.LOG_LEVEL ?? 'info'): Logger {
-  return pino({ name, level, redact: { paths: REDACT, censor: '[redacted]' } });
+  const options = { name, level, redact: { paths: REDACT, censor: '[redacted]' } };
+  return destination ? pino(options, destination) : pino(options);
 }

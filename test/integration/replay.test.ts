@@ -46,7 +46,8 @@ function cliEnv(): Record<string, string> {
 /** `tidings replay …` as a process; `child` lets a test press Ctrl-C. */
 function replay(args: string[]): { child: ChildProcess; result: Promise<CliResult> } {
   const child = spawn(process.execPath, [path.resolve(__dirname, '../../bin/tidings.cjs'), 'replay', ...args, '--topic-prefix', `${ctx.id}.`], {
-    env: { ...process.env, LOG_LEVEL: 'warn', ...cliEnv() },
+    // At info level components log as they start: those lines must go to stderr, never into a --json result.
+    env: { ...process.env, LOG_LEVEL: 'info', ...cliEnv() },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -62,11 +63,10 @@ function replay(args: string[]): { child: ChildProcess; result: Promise<CliResul
 
 const run = (args: string[]): Promise<CliResult> => replay(args).result;
 
-/** The result line of a `--json` run (log lines, if any, come before it). */
+/** The result of a `--json` run: stdout holds that JSON document alone (logs go to stderr). */
 function lastJson<T = Record<string, any>>(out: CliResult): T {
-  const line = out.stdout.trim().split('\n').pop() ?? '';
   try {
-    return JSON.parse(line) as T;
+    return JSON.parse(out.stdout) as T;
   } catch {
     throw new Error(`no JSON result (exit ${out.code}):\n${out.stdout}\n${out.stderr}`);
   }
