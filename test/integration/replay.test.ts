@@ -7,7 +7,7 @@ import { ensureTopics } from '../../src/kafka/topics';
 import { REPLAY_HEADERS } from '../../src/ops/replay/republish-sink';
 import type { Publisher, PublishResult } from '../../src/producer/publisher';
 import { createTestContext, type TestContext } from '../helpers/test-context';
-import type { CliResult } from '../helpers/tidings-cli';
+import { runTidings, type CliResult } from '../helpers/tidings-cli';
 import { readTopic } from '../helpers/topic-reader';
 import { waitFor } from '../helpers/wait';
 
@@ -331,5 +331,10 @@ describe('tidings replay', () => {
     expect(unknownTopic.stderr).toMatch(/--topic: unknown topic "nope.events" \(nor ".*\.nope\.events"\); existing topics: \S/);
     expect(unknownGroup.stderr).toMatch(/--group must be one of notification, audit, analytics, scheduler/);
     expect(badOffsets.stderr).toMatch(/--offsets: "0:200-100" has its first offset after its last/);
+    // No --topic, and the prefix names topics nobody created: the fix, not a broker error.
+    const noTopics = await runTidings(['replay', '--group', 'audit', '--from', '-1h', '--dry-run', '--topic-prefix', `${ctx.id}.absent.`], cliEnv());
+    expect(noTopics.code).toBe(1);
+    expect(noTopics.stderr).toContain(`the event topic(s) ${ctx.id}.absent.auth.events, ${ctx.id}.absent.payment.events do not exist`);
+    expect(noTopics.stderr).toContain('tidings topics create');
   });
 });

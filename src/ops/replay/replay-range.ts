@@ -50,8 +50,14 @@ export function parseOffsetSpec(spec: string): PartitionOffsets[] {
  * topic, or one outside `allowed` (the group's sources), is refused naming the fix.
  */
 export async function resolveTopics(admin: Admin, requested: string[], options: { prefix: string; defaults: string[]; allowed?: string[]; groupId?: string }): Promise<string[]> {
-  if (requested.length === 0) return options.defaults;
   const existing = new Set(await admin.listTopics());
+  if (requested.length === 0) {
+    const missing = options.defaults.filter((t) => !existing.has(t));
+    if (missing.length > 0) {
+      throw new ConfigError(`the event topic(s) ${missing.join(', ')} do not exist${options.prefix ? '' : ' (is TIDINGS_TOPIC_PREFIX or --topic-prefix missing?)'}: create them with \`tidings topics create\`, or name existing ones with --topic`);
+    }
+    return options.defaults;
+  }
   const topics = requested.map((name) => {
     const found = existingName(existing, name, options.prefix);
     if (!found) throw new ConfigError(`--topic: unknown topic "${name}"${options.prefix ? ` (nor "${options.prefix}${name}")` : ''}; existing topics: ${listed(existing)}`);
