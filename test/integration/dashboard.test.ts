@@ -19,6 +19,7 @@ const { ensureChromium } = require('../../scripts/ensure-chromium.cjs') as { ens
 
 const ARTIFACTS = path.resolve(__dirname, '../../test-artifacts');
 const CUSTOMER = 'dashboard-grace@example.com';
+const OTHER = 'dashboard-linus@example.com';
 
 /**
  * The operations dashboard in a real browser (Debian's Chromium, driven by playwright-core):
@@ -44,11 +45,13 @@ describe('the operations dashboard, in Chromium', () => {
     notification = await startNotificationConsumer(ctx.platform, { groupId: ctx.groupId('notification'), retryDelaysMs: [200] });
     index = await startDeadLetterIndex(ctx.platform, { groupId: ctx.groupId('dlq-index') });
     // The mailbox is refused for good (550) until the test lifts the refusal: a dead letter.
-    ctx.mail.refuse({ code: 550, recipients: [CUSTOMER] });
+    ctx.mail.refuse({ code: 550, recipients: [CUSTOMER, OTHER] });
     const sample = sampleEvent('PAYMENT_SUCCEEDED', { user_id: 'u-grace' });
     payment = { ...sample, recipient: { ...sample.recipient, email: CUSTOMER, name: 'Grace Hopper' } };
     await publisher.publish('PAYMENT_SUCCEEDED', payment);
-    await waitFor('the payment indexed as a dead letter', async () => (await listDeadLetters(ctx.db, { userId: 'u-grace' }, 10)).length === 1, 30_000);
+    const failed = sampleEvent('PAYMENT_FAILED', { user_id: 'u-linus' });
+    await publisher.publish('PAYMENT_FAILED', { ...failed, recipient: { ...failed.recipient, email: OTHER } });
+    await waitFor('both payments indexed as dead letters', async () => (await listDeadLetters(ctx.db, {}, 10)).length === 2, 30_000);
     ctx.mail.refuse(undefined);
 
     const keys = new ApiKeys(ctx.db);
@@ -113,6 +116,17 @@ describe('the operations dashboard, in Chromium', () => {
     await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard.png'), fullPage: true });
     expect(fs.statSync(path.join(ARTIFACTS, 'dashboard.png')).size).toBeGreaterThan(10_000);
   }, 90_000);
+
+  it('discards the other dead letter with the reason asked for, which is recorded', async () => {
+    const row = page.locator('#dlq tbody tr', { hasText: 'PAYMENT_FAILED' });
+    page.once('dialog', (dialog) => void dialog.accept('duplicate charge, refunded by hand'));
+    await row.getByRole('button', { name: 'Discard' }).click();
+    await row.filter({ hasText: 'discarded' }).waitFor();
+    expect(await row.getByRole('button', { name: 'Redrive' }).count()).toBe(0);
+    const [action] = await listOperatorActions(ctx.db, { action: 'dlq.discard' });
+    expect(action).toMatchObject({ actor: 'apikey:oncall', reason: 'duplicate charge, refunded by hand' });
+    expect(ctx.mail.to(OTHER)).toEqual([]);
+  });
 
   it('a read-only key sees the dead letters but its redrive is refused with 403', async () => {
     const readKey = (await new ApiKeys(ctx.db).create({ name: 'viewer', scope: 'read', actor: 'dashboard-test' })).key;
