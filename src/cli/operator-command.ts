@@ -1,7 +1,7 @@
 import type { Admin } from 'kafkajs';
 import { Client } from 'pg';
 import { readEnv, resolveEndpoints } from '../config/env';
-import type { Db } from '../db/database';
+import { isUndefinedTable, type Db } from '../db/database';
 import { ConfigError, TidingsError, describe } from '../errors';
 import { withAdmin } from '../ops/inspect/admin-session';
 import { Platform } from '../platform';
@@ -41,9 +41,6 @@ export function exitRefused(error: TidingsError): void {
   process.exitCode = EXIT_REFUSED;
 }
 
-/** PostgreSQL's "undefined table": Tidings' tables are not in the schema (yet). */
-const UNDEFINED_TABLE = '42P01';
-
 /**
  * Runs `work` with the platform's database. A server that cannot be reached is reported at once
  * (one plain connection first, so the pool does not log every failed attempt), a missing table
@@ -62,7 +59,7 @@ export async function withOperatorDb<T>(platform: Platform, work: (db: Db) => Pr
   try {
     return await work(platform.db);
   } catch (error) {
-    if ((error as { code?: string }).code === UNDEFINED_TABLE) {
+    if (isUndefinedTable(error)) {
       const database = new URL(databaseUrl).pathname.slice(1);
       throw new ConfigError(`Tidings' tables are missing from schema "${databaseSchema}" of database "${database}": run \`tidings migrate\` with the same DATABASE_URL and TIDINGS_DB_SCHEMA`, error);
     }

@@ -36,6 +36,11 @@ export function createDb(databaseUrl: string, options: DbOptions = {}): Db {
   return db;
 }
 
+/** PostgreSQL's undefined_table (42P01): Tidings' tables are not in the schema yet (`tidings migrate`). */
+export function isUndefinedTable(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === '42P01';
+}
+
 /** Creates the database named in `databaseUrl` if the server does not have it yet. */
 export async function ensureDatabase(databaseUrl: string): Promise<boolean> {
   const url = new URL(databaseUrl);

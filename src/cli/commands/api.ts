@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { parsePort } from '../parse-options';
 import { startApiServer, type ApiServer } from '../../api/server';
 import { readEnv, resolveEndpoints } from '../../config/env';
+import { isUndefinedTable } from '../../db/database';
 import { ConfigError } from '../../errors';
 import { createLogger, type Logger } from '../../observability/logger';
 import { Platform } from '../../platform';
@@ -70,8 +71,7 @@ Examples:
 async function serve(platform: Platform, options: { port: number; host: string; userTokenSecret: string | null; logger: Logger }): Promise<ApiServer> {
   const { logger } = options;
   const live = (await platform.db('api_keys').whereNull('revoked_at').count({ n: '*' }).first().catch((error: unknown) => {
-    // 42P01: undefined_table.
-    if ((error as { code?: string }).code === '42P01') throw new ConfigError('the api_keys table is missing: run `tidings migrate` first', error);
+    if (isUndefinedTable(error)) throw new ConfigError('the api_keys table is missing: run `tidings migrate` first', error);
     throw error;
   })) as { n: string | number } | undefined;
   if (Number(live?.n ?? 0) === 0) logger.warn('no API keys yet: the admin endpoints refuse every request until `tidings apikeys create --scope read --name <name>` makes one');

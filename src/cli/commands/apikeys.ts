@@ -6,6 +6,7 @@ import { readEnv, resolveEndpoints } from '../../config/env';
 import { createDb, type Db } from '../../db/database';
 import { ConfigError } from '../../errors';
 import { cliActor } from '../../ops/operator-actions';
+import { formatTable } from '../table';
 
 interface JsonOption {
   json?: boolean;
@@ -26,8 +27,7 @@ const when = (date: Date | null): string => (date === null ? '-' : date.toISOStr
 
 function printTable(keys: ApiKeyInfo[]): void {
   const rows = [['ID', 'NAME', 'SCOPE', 'CREATED', 'CREATED BY', 'LAST USED', 'REVOKED'], ...keys.map((k) => [k.id, k.name, k.scope, when(k.createdAt), k.createdBy, when(k.lastUsedAt), k.revokedAt === null ? '-' : `${when(k.revokedAt)} by ${k.revokedBy ?? '?'}`])];
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  for (const row of rows) console.log(row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  '));
+  console.log(formatTable(rows));
 }
 
 export function registerApiKeyCommands(program: Command): void {

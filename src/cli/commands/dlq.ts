@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { parseOptions } from '../../config/options';
+import { isUndefinedTable } from '../../db/database';
 import { ConfigError } from '../../errors';
 import { EVENT_TYPES } from '../../events/generated';
 import { cliActor } from '../../ops/operator-actions';
@@ -11,6 +12,7 @@ import { DeadLetterRedriver } from '../../ops/dlq/redrive';
 import { Platform } from '../../platform';
 import { createProgress, type Progress } from '../progress';
 import { parseTimeRange } from '../time-range';
+import { formatTable } from '../table';
 
 interface FilterFlags {
   topic?: string;
@@ -69,8 +71,7 @@ async function withPlatform<T>(work: (platform: Platform) => Promise<T>): Promis
   try {
     return await work(platform);
   } catch (error) {
-    // 42P01: undefined table.
-    if ((error as { code?: string }).code === '42P01') throw new ConfigError(`the dead-letter index is not in this database yet: run \`tidings migrate\`, then \`tidings run dlq-index\` (${(error as Error).message})`, error);
+    if (isUndefinedTable(error)) throw new ConfigError(`the dead-letter index is not in this database yet: run \`tidings migrate\`, then \`tidings run dlq-index\` (${(error as Error).message})`, error);
     throw error;
   } finally {
     await platform.close();
@@ -268,8 +269,7 @@ function printList(rows: DeadLetter[], limit: number): void {
     [r.errorClass, r.errorCode].filter(Boolean).join(' ') || '-',
   ]);
   const header = ['ID', 'DEAD-LETTERED (UTC)', 'STATE', 'GROUP', 'TOPIC', 'TYPE', 'USER', 'ATT', 'ERROR'];
-  const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => (row[i] ?? '').length)));
-  for (const row of [header, ...table]) console.log(row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  '));
+  console.log(formatTable([header, ...table]));
   if (rows.length === limit) console.log(`(the newest ${limit}; --limit for more, filters to narrow)`);
 }
 
