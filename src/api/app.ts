@@ -77,7 +77,8 @@ function register(app: Express, route: Route, auth: AuthSettings): void {
     const query = route.query ? parseRequest(route.query, req.query, 'query') : undefined;
     const body = route.body ? parseRequest(route.body, req.body, 'body') : undefined;
     const result = await route.handle({ params, query, body, principal });
-    res.status(result.status ?? 200).json(result.body);
+    if (result.contentType !== undefined) res.status(result.status ?? 200).type(result.contentType).send(result.body);
+    else res.status(result.status ?? 200).json(result.body);
   });
 }
 

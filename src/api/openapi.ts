@@ -59,7 +59,8 @@ function accessNote(route: Route): string {
 }
 
 function operation(route: Route): Record<string, unknown> {
-  const responses: Record<string, unknown> = { '200': { description: route.ok, content: { 'application/json': { schema: { type: 'object' } } } } };
+  const ok = route.okContentType === undefined ? { 'application/json': { schema: { type: 'object' } } } : { [route.okContentType]: { schema: { type: 'string' } } };
+  const responses: Record<string, unknown> = { '200': { description: route.ok, content: ok } };
   if (route.params || route.query || route.body) responses['400'] = errorResponse('A parameter, query field or body field is invalid; `field` names it.');
   if (route.access.kind !== 'public') {
     responses['401'] = errorResponse('No credential, or one that is not valid (unknown, revoked or malformed); `WWW-Authenticate` says which.');

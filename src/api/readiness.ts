@@ -25,13 +25,21 @@ export interface ReadinessTargets {
   kafkaBrokers?: string[];
   /** Base URL of the Confluent-compatible registry API. */
   schemaRegistryUrl?: string;
+  /**
+   * A worker's own part, checked as `group`: whether its consumer group has joined (the outbox
+   * relay: whether it has started). Absent for the API.
+   */
+  joined?: () => boolean;
   logger: Logger;
 }
 
+/** A probe that failed for a reason of its own, reported as is (no dependency was unreachable). */
+class NotReadyError extends Error {}
+
 /**
- * Whether the API can serve: PostgreSQL answers a query, a Kafka broker answers a metadata
- * request and the schema registry its config, each within 3 s. Probes run together, and
- * concurrent callers share one round.
+ * Whether the process can serve: PostgreSQL answers a query, a Kafka broker answers a metadata
+ * request and the schema registry its config, each within 3 s, and a worker's group has
+ * joined. Probes run together, and concurrent callers share one round.
  */
 export function readinessCheck(targets: ReadinessTargets): () => Promise<Readiness> {
   const probes: Record<string, Probe> = {
@@ -61,6 +69,12 @@ export function readinessCheck(targets: ReadinessTargets): () => Promise<Readine
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
     };
   }
+  const { joined } = targets;
+  if (joined) {
+    probes.group = async () => {
+      if (!joined()) throw new NotReadyError('not joined yet');
+    };
+  }
   let round: Promise<Readiness> | undefined;
   return () => {
     round ??= runProbes(probes, targets.logger).finally(() => (round = undefined));
@@ -80,6 +94,7 @@ async function runProbes(probes: Record<string, Probe>, logger: Logger): Promise
         await Promise.race([probe(), timeout]);
         return [name, { ok: true, ms: Date.now() - started }];
       } catch (error) {
+        if (error instanceof NotReadyError) return [name, { ok: false, ms: Date.now() - started, reason: error.message }];
         logger.warn({ dependency: name, error: describe(error) }, 'readiness check failed');
         const timedOut = Date.now() - started >= PROBE_TIMEOUT_MS;
         return [name, { ok: false, ms: Date.now() - started, reason: timedOut ? `no answer within ${PROBE_TIMEOUT_MS} ms` : 'unreachable or refused' }];
@@ -90,4 +105,9 @@ async function runProbes(probes: Record<string, Probe>, logger: Logger): Promise
   );
   const checks = Object.fromEntries(entries);
   return { ready: entries.every(([, result]) => result.ok), checks };
+}
+
+/** The `/readyz` answer, the same from the API and a worker: 200 when ready, else 503 naming what is not. */
+export function readinessResponse({ ready, checks }: Readiness): { status: 200 | 503; body: { status: 'ready' | 'not_ready'; ready: boolean; checks: Record<string, ProbeResult> } } {
+  return { status: ready ? 200 : 503, body: { status: ready ? 'ready' : 'not_ready', ready, checks } };
 }

@@ -32,6 +32,8 @@ export interface RouteResult {
   /** Default 200. */
   status?: number;
   body: unknown;
+  /** Sends `body` (a string) as is with this type instead of as JSON, e.g. Prometheus text. */
+  contentType?: string;
 }
 
 type ObjectSchema = z.ZodObject | undefined;
@@ -55,6 +57,8 @@ export interface RouteSpec<P extends ObjectSchema, Q extends ObjectSchema, B ext
   body?: B;
   /** What a successful answer holds (documented as the 200 response). */
   ok: string;
+  /** Media type of the 200 response when it is not JSON (the handler's result gives the same `contentType`). */
+  okContentType?: string;
   /** Other answers this route gives besides 200, 400, 401, 403 and 500, e.g. `{ 404: 'no such payment' }`. */
   otherResponses?: Record<number, string>;
   handle(input: RouteInput<Parsed<P>, Parsed<Q>, Parsed<B>>): Promise<RouteResult>;

@@ -16,6 +16,7 @@ import { registerSchemaCommands } from './commands/schemas';
 import { registerTemplateCommands } from './commands/templates';
 import { registerTopicCommands } from './commands/topics';
 import { logToStderr } from '../observability/logger';
+import { startTelemetry, type Telemetry } from '../observability/telemetry-sdk';
 import { installFaultHookFromEnv } from './fault-hook';
 
 export function buildProgram(): Command {
@@ -35,7 +36,8 @@ Examples:
   $ tidings templates check --dir ./my-templates   check email templates before deploying them
   $ tidings demo --once            all of the above plus sample traffic, then a summary
 
-Environment: KAFKA_BROKERS, SCHEMA_REGISTRY_URL, DATABASE_URL, SMTP_URL, MAIL_FROM, TIDINGS_EMAIL_TEMPLATES, LOG_LEVEL.`,
+Environment: KAFKA_BROKERS, SCHEMA_REGISTRY_URL, DATABASE_URL, SMTP_URL, MAIL_FROM, TIDINGS_EMAIL_TEMPLATES, LOG_LEVEL;
+  OTEL_EXPORTER_OTLP_ENDPOINT (traces of run, api and demo over OTLP/HTTP), OTEL_SERVICE_NAME.`,
     );
   registerDevCommands(program);
   registerMigrateCommand(program);
@@ -75,10 +77,25 @@ function omitKafkajsNegativeTimeoutWarning(): void {
 /** Commands that run until stopped and log as they go, to stdout; every other command's stdout is its result. */
 const WORKER_COMMANDS = new Set(['run', 'api', 'demo', 'dev']);
 
+/** Commands whose work is traced (OpenTelemetry SDK registered when OTEL_EXPORTER_OTLP_ENDPOINT is set). */
+const TRACED_COMMANDS = new Set(['run', 'api', 'demo']);
+
 export async function main(argv: string[]): Promise<void> {
   omitKafkajsNegativeTimeoutWarning();
   const command = argv[2];
   if (command !== undefined && !WORKER_COMMANDS.has(command)) logToStderr();
   installFaultHookFromEnv(process.env.TIDINGS_FAULT);
-  await buildProgram().parseAsync(argv);
+  let telemetry: Telemetry | undefined;
+  const program = buildProgram().hook('preAction', (root, action) => {
+    if (action.parent !== root || !TRACED_COMMANDS.has(action.name())) return;
+    // `tidings run notification` reports as tidings-notification, unless OTEL_SERVICE_NAME says otherwise.
+    const serviceName = action.name() === 'run' ? `tidings-${action.args[0] ?? 'worker'}` : `tidings-${action.name()}`;
+    telemetry = startTelemetry({ serviceName, capture: action.opts<{ otelConsole?: boolean }>().otelConsole === true });
+  });
+  try {
+    await program.parseAsync(argv);
+  } finally {
+    // The spans of the last seconds are exported before the process ends.
+    await telemetry?.shutdown();
+  }
 }

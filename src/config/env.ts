@@ -8,6 +8,7 @@ import { parseDuration } from './duration';
  * value is reported by name, so a typo never surfaces later as a confusing connection error.
  */
 const hostPort = /^[^\s:,]+:\d{1,5}$/;
+const localPort = z.coerce.number().int().min(1, { message: 'must be a port number' }).max(65535, { message: 'must be a port number' });
 const duration = z
   .string()
   .refine((v) => parsesAsDuration(v), { message: 'must be a duration such as 30d, 12h, 10m, 30s or 500ms' })
@@ -29,10 +30,11 @@ const schema = z.object({
       message: 'must be a comma-separated list of host:port',
     }),
   SCHEMA_REGISTRY_URL: z.url({ message: 'must be an http(s) URL' }).optional(),
+  /** Default: the local stack's server, postgres://postgres@127.0.0.1:<TIDINGS_POSTGRES_PORT or 5432>/tidings. */
   DATABASE_URL: z
     .string()
     .refine((v) => /^postgres(ql)?:\/\//.test(v), { message: 'must be a postgres:// URL' })
-    .default('postgres://postgres@127.0.0.1:5432/tidings'),
+    .optional(),
   /** PostgreSQL schema of Tidings' tables, apart from a service's own; `tidings migrate` creates it. Default `tidings`. */
   TIDINGS_DB_SCHEMA: dbSchemaName.default(DEFAULT_DB_SCHEMA),
   SMTP_URL: z
@@ -41,6 +43,12 @@ const schema = z.object({
     .optional(),
   MAIL_FROM: z.string().default('Tidings <no-reply@tidings.local>'),
   TIDINGS_HOME: z.string().optional(),
+  // Ports of the servers `tidings dev up` starts (and so of the default endpoints).
+  TIDINGS_KAFKA_PORT: localPort.optional(),
+  TIDINGS_REGISTRY_PORT: localPort.optional(),
+  TIDINGS_POSTGRES_PORT: localPort.optional(),
+  /** `dev up` runs its own PostgreSQL even when another one answers at the default URL. */
+  TIDINGS_EMBEDDED_POSTGRES: z.stringbool().optional(),
   /** Prefix for every topic name, for environments that share one cluster (e.g. `staging.`). */
   TIDINGS_TOPIC_PREFIX: z
     .string()
@@ -82,18 +90,33 @@ const schema = z.object({
   TIDINGS_PRUNE_BATCH: z.coerce.number().int().positive().optional(),
   /** Who operator commands record as the actor (default: OS user@host). */
   TIDINGS_ACTOR: z.string().trim().min(1, { message: 'must not be empty' }).max(200).optional(),
+  /** Port of a worker's /metrics, /healthz and /readyz (`tidings run --metrics-port` overrides it); unset: none served. */
+  TIDINGS_METRICS_PORT: z
+    .string()
+    .refine((v) => /^\d{1,5}$/.test(v) && Number(v) <= 65535, { message: 'must be a port number from 0 to 65535' })
+    .transform(Number)
+    .optional(),
+  /** How often a worker serving metrics reads its groups' lag from the broker. Default 15s. */
+  TIDINGS_LAG_METRICS_INTERVAL: duration,
   /** Server secret of the end-user API's per-user tokens (HMAC-SHA256 of the user id); `tidings api` needs it. */
   TIDINGS_USER_TOKEN_SECRET: z.string().min(32, { message: 'must be at least 32 characters: generate one with `openssl rand -hex 32`' }).optional(),
 });
 
-export type Env = z.infer<typeof schema>;
+const withDefaults = schema.transform((env) => ({ ...env, DATABASE_URL: env.DATABASE_URL ?? defaultDatabaseUrl(env.TIDINGS_POSTGRES_PORT) }));
+
+export type Env = z.infer<typeof withDefaults>;
+
+/** The database URL used when DATABASE_URL is not set: the local stack's PostgreSQL. */
+export function defaultDatabaseUrl(port = 5432): string {
+  return `postgres://postgres@127.0.0.1:${port}/tidings`;
+}
 
 export function readEnv(source: NodeJS.ProcessEnv = process.env): Env {
   const cleaned: Record<string, string> = {};
   for (const [key, value] of Object.entries(source)) {
     if (value !== undefined && value !== '') cleaned[key] = value;
   }
-  const result = schema.safeParse(cleaned);
+  const result = withDefaults.safeParse(cleaned);
   if (!result.success) {
     const problems = result.error.issues.map((i) => `${i.path.join('.')} ${i.message}`);
     throw new ConfigError(`invalid environment: ${problems.join('; ')}`);
@@ -123,8 +146,11 @@ export function resolveEndpoints(env: Env = readEnv()): Endpoints {
   return {
     kafkaBrokers: env.KAFKA_BROKERS
       ? env.KAFKA_BROKERS.split(',').map((b) => b.trim())
-      : [...LOCAL_DEFAULTS.kafkaBrokers],
-    schemaRegistryUrl: env.SCHEMA_REGISTRY_URL ?? LOCAL_DEFAULTS.schemaRegistryUrl,
+      : env.TIDINGS_KAFKA_PORT
+        ? [`127.0.0.1:${env.TIDINGS_KAFKA_PORT}`]
+        : [...LOCAL_DEFAULTS.kafkaBrokers],
+    schemaRegistryUrl:
+      env.SCHEMA_REGISTRY_URL ?? (env.TIDINGS_REGISTRY_PORT ? `http://127.0.0.1:${env.TIDINGS_REGISTRY_PORT}/apis/ccompat/v7` : LOCAL_DEFAULTS.schemaRegistryUrl),
     databaseUrl: env.DATABASE_URL,
     databaseSchema: env.TIDINGS_DB_SCHEMA,
     smtpUrl: env.SMTP_URL ?? LOCAL_DEFAULTS.smtpUrl,

@@ -8,7 +8,9 @@ import { validateEvent } from '../events/validate';
 import type { Logger } from '../observability/logger';
 import type { EventRegistry } from '../registry/event-registry';
 import type { EventHandler, RecordDecoder } from './event-handler';
+import { ChunkOutcomes } from './chunk-outcomes';
 import { attemptsOf, failureHeaders, originOf } from './failure-headers';
+import { ChunkTracing } from './record-tracing';
 import type { Hold, KeyHolds } from './key-holds';
 import type { EventRecord, InboundRecord } from './messages';
 import { dlqTopic, retryTopic, roleOf, type RetryTopology } from './retry-topology';
@@ -76,7 +78,22 @@ function lineKey(p: Pending): string {
 export class ChunkProcessor {
   constructor(private readonly options: ChunkProcessorOptions) {}
 
-  async process(records: InboundRecord[]): Promise<Route[]> {
+  /** `outcomes` gets what became of each record (for the metrics). */
+  async process(records: InboundRecord[], outcomes = new ChunkOutcomes()): Promise<Route[]> {
+    // A span per record (when tracing is on), ended with the chunk, failed or not.
+    const tracing = new ChunkTracing(this.options.groupId);
+    let failure: unknown;
+    try {
+      return await this.processTraced(records, tracing, outcomes);
+    } catch (error) {
+      failure = error;
+      throw error;
+    } finally {
+      tracing.end(failure);
+    }
+  }
+
+  private async processTraced(records: InboundRecord[], tracing: ChunkTracing, outcomes: ChunkOutcomes): Promise<Route[]> {
     const { stats } = this.options;
     stats.chunks++;
     const routes: Route[] = [];
@@ -88,24 +105,32 @@ export class ChunkProcessor {
       const declared = record.headers[EVENT_TYPE_HEADER];
       if (lane && declared !== undefined && isEventType(declared) && !lane.accepts(declared)) {
         stats.skipped++;
+        outcomes.set(record, 'skipped');
         continue;
       }
+      tracing.start(record);
       try {
         const event = await this.decode(record);
         if (lane && !lane.accepts(event.type)) {
+          tracing.drop(record);
           stats.skipped++;
+          outcomes.set(event, 'skipped');
           continue;
         }
+        tracing.identify(record, event);
         events.push({ event, source, key: originOf(record).key });
       } catch (error) {
         if (!(error instanceof MalformedMessageError || error instanceof EventValidationError)) throw error;
         if (lane && !lane.handlesMalformed) {
+          tracing.drop(record);
           stats.skipped++;
+          outcomes.set(record, 'skipped');
           continue;
         }
         stats.malformed++;
         this.options.logger.warn({ topic: record.topic, partition: record.partition, offset: record.offset, code: error.code, reason: error.message }, 'malformed message to DLQ');
-        routes.push(this.deadLetter(record, error));
+        routes.push(this.deadLetter(record, error, tracing));
+        outcomes.set(record, 'dead_letter');
       }
     }
     if (events.length === 0) return routes;
@@ -117,27 +142,29 @@ export class ChunkProcessor {
       const inserted = await recordInInbox(trx, this.options.groupId, runnable.map((p) => p.event));
       // `delete` keeps only the first copy when the same event appears twice in one chunk.
       const newEvents = runnable.map((p) => p.event).filter((e) => inserted.delete(e.eventId));
-      if (newEvents.length > 0) await this.options.handler.apply(newEvents, trx);
-      return newEvents.length;
+      if (newEvents.length > 0) await tracing.run(() => this.options.handler.apply(newEvents, trx));
+      return new Set(newEvents);
     });
-    stats.processed += fresh;
-    stats.duplicates += runnable.length - fresh;
+    stats.processed += fresh.size;
+    stats.duplicates += runnable.length - fresh.size;
 
-    const { held, holds, releases } = await this.deliverInOrder(events, lines, routes);
+    const { held, holds, releases } = await this.deliverInOrder(events, lines, routes, tracing, outcomes);
     for (const p of held) {
       stats.heldBack++;
+      outcomes.set(p.event, 'held');
       const line = lines.byKey.get(lineKey(p)) ?? [];
       const head = line[0];
       // Behind the head, in the head's current tier, so it comes back after it (or at once
       // if it has become the head itself).
       const tier = head && head.eventId !== p.event.eventId ? head.tier : 1;
-      routes.push(this.holdBehind(p.event, head?.eventId ?? p.event.eventId, tier));
+      routes.push(this.holdBehind(p.event, head?.eventId ?? p.event.eventId, tier, tracing));
       holds.push({ topic: p.source, key: p.key as string, eventId: p.event.eventId, tier });
     }
     // The line is written before the records move: after a crash in between, the redelivered
     // chunk finds the same line and moves the same records again (duplicates are harmless).
     await this.options.holds.hold(holds);
     await this.options.holds.release(releases);
+    outcomes.settle(events.map((p) => p.event), fresh);
     return routes;
   }
 
@@ -180,6 +207,8 @@ export class ChunkProcessor {
     events: Pending[],
     lines: { byKey: Map<string, Hold[]>; waiting: Set<Pending> },
     routes: Route[],
+    tracing: ChunkTracing,
+    outcomes: ChunkOutcomes,
   ): Promise<{ held: Pending[]; holds: HoldEntry[]; releases: string[] }> {
     const held: Pending[] = [];
     const holds: HoldEntry[] = [];
@@ -201,7 +230,8 @@ export class ChunkProcessor {
       }
       const failures = new Map<string, unknown>();
       if (now.length > 0 && this.options.handler.deliver) {
-        for (const f of await this.options.handler.deliver(now.map((p) => p.event))) failures.set(f.eventId, f.error);
+        const deliver = this.options.handler.deliver.bind(this.options.handler);
+        for (const f of await tracing.run(() => deliver(now.map((p) => p.event)))) failures.set(f.eventId, f.error);
       }
       for (const p of now) {
         const error = failures.get(p.event.eventId);
@@ -215,7 +245,8 @@ export class ChunkProcessor {
           continue;
         }
         const tier = this.nextTier(p.event, error);
-        routes.push(tier === undefined ? this.deadLetter(p.event, error) : this.retry(p.event, error, tier));
+        routes.push(tier === undefined ? this.deadLetter(p.event, error, tracing) : this.retry(p.event, error, tier, tracing));
+        outcomes.set(p.event, tier === undefined ? 'dead_letter' : 'retry');
         if (!line) continue;
         if (tier === undefined) {
           // The DLQ releases the key: the user's later events go on without it.
@@ -239,31 +270,37 @@ export class ChunkProcessor {
     return retriable && attempts <= this.options.topology.delaysMs.length ? attempts : undefined;
   }
 
-  private retry(record: InboundRecord, error: unknown, tier: number): Route {
+  private retry(record: InboundRecord, error: unknown, tier: number, tracing: ChunkTracing): Route {
     this.options.stats.retried++;
+    tracing.fail(record, error, 'retry');
     const now = this.now();
     const delay = this.options.topology.delaysMs[tier - 1] ?? 0;
+    const traceparent = tracing.traceparent(record);
     return {
       topic: retryTopic(this.options.topology, originOf(record).topic, tier),
-      message: this.message(record, failureHeaders(record, { groupId: this.options.groupId, attempts: tier, dueAt: now + delay, error, now })),
+      message: this.message(record, failureHeaders(record, { groupId: this.options.groupId, attempts: tier, dueAt: now + delay, error, now, traceparent })),
     };
   }
 
-  private deadLetter(record: InboundRecord, error: unknown): Route {
+  private deadLetter(record: InboundRecord, error: unknown, tracing: ChunkTracing): Route {
     this.options.stats.deadLettered++;
+    tracing.fail(record, error, 'dead_letter');
     const now = this.now();
     const source = originOf(record).topic;
+    const traceparent = tracing.traceparent(record);
     return {
       topic: dlqTopic(this.options.topology, source),
-      message: this.message(record, failureHeaders(record, { groupId: this.options.groupId, attempts: attemptsOf(record) + 1, dueAt: now, error, now })),
+      message: this.message(record, failureHeaders(record, { groupId: this.options.groupId, attempts: attemptsOf(record) + 1, dueAt: now, error, now, traceparent })),
     };
   }
 
-  private holdBehind(record: InboundRecord, headEventId: string, tier: number): Route {
+  private holdBehind(record: InboundRecord, headEventId: string, tier: number, tracing: ChunkTracing): Route {
+    tracing.mark(record, 'held');
     const now = this.now();
+    const traceparent = tracing.traceparent(record);
     return {
       topic: retryTopic(this.options.topology, originOf(record).topic, tier),
-      message: this.message(record, failureHeaders(record, { groupId: this.options.groupId, attempts: attemptsOf(record), dueAt: now, heldBehind: headEventId, now })),
+      message: this.message(record, failureHeaders(record, { groupId: this.options.groupId, attempts: attemptsOf(record), dueAt: now, heldBehind: headEventId, now, traceparent })),
     };
   }
 

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { Partitioners, type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
 import type { Db } from '../db/database';
 import { describe } from '../errors';
@@ -7,7 +8,9 @@ import { faultPoint } from '../observability/fault-injection';
 import type { EventRegistry } from '../registry/event-registry';
 import { retry, RetryAbortedError } from '../retry/retry';
 import { ChunkHeartbeat } from './chunk-heartbeat';
+import { ChunkOutcomes } from './chunk-outcomes';
 import { ChunkProcessor, type ConsumerStats, type Lane, type Route } from './chunk-processor';
+import { ConsumerMetrics } from './consumer-metrics';
 import type { EventHandler, RecordDecoder } from './event-handler';
 import { dueAtOf } from './failure-headers';
 import { KeyHolds } from './key-holds';
@@ -88,9 +91,10 @@ export class ConsumerRuntime {
   private readonly retry: Consumer;
   private readonly producer: Producer;
   private readonly resumeTimers = new Set<NodeJS.Timeout>();
+  private readonly metrics: ConsumerMetrics;
   private running = false;
   /** The main consumer has joined its group since the last start. */
-  private joined = false;
+  private hasJoined = false;
   /** Aborted by `stop()`: ends an outage's backoff at once, leaving the chunk uncommitted for the next owner. */
   private stopping = new AbortController();
 
@@ -128,11 +132,11 @@ export class ConsumerRuntime {
       retry: { initialRetryTime: 100, retries: 8, restartOnFailure: async () => this.running },
     };
     this.main = options.kafka.consumer({ ...consumerOptions, groupId: settings.groupId });
-    this.retry = options.kafka.consumer({ ...consumerOptions, groupId: `${settings.groupId}.retry` });
+    this.retry = options.kafka.consumer({ ...consumerOptions, groupId: this.retryGroupId });
     for (const consumer of [this.main, this.retry]) {
       consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
         this.stats.groupJoins++;
-        if (consumer === this.main) this.joined = true;
+        if (consumer === this.main) this.hasJoined = true;
         this.logger.info({ groupId: payload.groupId, memberId: payload.memberId, partitions: payload.memberAssignment }, 'joined the group');
       });
       consumer.on(consumer.events.REBALANCING, () => {
@@ -140,10 +144,21 @@ export class ConsumerRuntime {
       });
     }
     this.producer = routeProducer(options.kafka);
+    this.metrics = new ConsumerMetrics([settings.groupId, this.retryGroupId]);
   }
 
   get groupId(): string {
     return this.settings.groupId;
+  }
+
+  /** The Kafka group that reads the retry tiers and holds their offsets. */
+  get retryGroupId(): string {
+    return `${this.settings.groupId}.retry`;
+  }
+
+  /** Whether the main consumer has joined its group since the last start (readiness). */
+  get joined(): boolean {
+    return this.hasJoined;
   }
 
   async start(): Promise<void> {
@@ -163,7 +178,7 @@ export class ConsumerRuntime {
 
   /** Resolves once the main consumer has joined its group (at once if it already has). */
   async waitForAssignment(timeoutMs = 30_000): Promise<void> {
-    if (this.joined) return;
+    if (this.hasJoined) return;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${this.groupId} not assigned after ${timeoutMs} ms`)), timeoutMs);
       const remove = this.main.on(this.main.events.GROUP_JOIN, () => {
@@ -178,7 +193,7 @@ export class ConsumerRuntime {
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
-    this.joined = false;
+    this.hasJoined = false;
     this.stopping.abort();
     for (const timer of this.resumeTimers) clearTimeout(timer);
     this.resumeTimers.clear();
@@ -194,7 +209,8 @@ export class ConsumerRuntime {
    * `signal` ended an outage's wait first (the chunk may then be partly done: run it again).
    */
   async processOutsideGroup(records: InboundRecord[], producer: Producer, signal: AbortSignal): Promise<boolean> {
-    return this.untilDone(() => this.processAndRoute(records, producer), signal);
+    const readAt = performance.now();
+    return this.untilDone(() => this.processAndRoute(records, { producer, group: this.groupId, readAt }), signal);
   }
 
   /** Creates the group's retry tiers and DLQs that are missing (`start()` does it first). */
@@ -220,6 +236,7 @@ export class ConsumerRuntime {
   private async onBatch(payload: EachBatchPayload, isRetryTier: boolean): Promise<void> {
     const { batch, heartbeat, resolveOffset, commitOffsetsIfNecessary, isRunning, isStale, pause } = payload;
     const chunkSize = this.settings.chunkSize;
+    const group = isRetryTier ? this.retryGroupId : this.groupId;
     let messages = batch.messages;
     if (isRetryTier) {
       // Records in a tier are due in order; stop at the first one that is not due yet and
@@ -241,12 +258,14 @@ export class ConsumerRuntime {
       if (!isRunning() || isStale()) return;
       const slice = messages.slice(start, start + chunkSize);
       const records = slice.map((m) => toInboundRecord(batch.topic, batch.partition, m));
+      const readAt = performance.now();
+      this.metrics.consumed(group, records);
       // kafkajs heartbeats only between batches: without this a chunk longer than the session
       // timeout gets the member evicted and its partitions (this chunk too) handed to another.
       const liveness = new ChunkHeartbeat(heartbeat, this.heartbeatIntervalMs, this.logger, this.stopping.signal).start();
       let done: boolean;
       try {
-        done = await this.untilDone(() => this.processAndRoute(records), liveness.signal);
+        done = await this.untilDone(() => this.processAndRoute(records, { producer: this.producer, group, readAt }), liveness.signal);
       } finally {
         await liveness.stop();
       }
@@ -262,16 +281,20 @@ export class ConsumerRuntime {
       await commitOffsetsIfNecessary({
         topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() }] }],
       });
+      this.metrics.committedRecords(group, slice.length);
       // A rebalance waits for this member: rejoin now rather than after the rest of the batch.
       if (liveness.membership === 'rebalancing') return;
       await heartbeat();
     }
   }
 
-  private async processAndRoute(records: InboundRecord[], producer: Producer = this.producer): Promise<void> {
-    const routes = await this.processor.process(records);
+  /** One attempt at a chunk; its outcomes are counted (as `group`'s, read at `readAt`) only once its routes are produced. */
+  private async processAndRoute(records: InboundRecord[], chunk: { producer: Producer; group: string; readAt: number }): Promise<void> {
+    const outcomes = new ChunkOutcomes();
+    const routes = await this.processor.process(records, outcomes);
     faultPoint('consumer.after-db-commit');
-    await produceRoutes(producer, routes);
+    await produceRoutes(chunk.producer, routes);
+    this.metrics.routed(chunk.group, records, outcomes, (performance.now() - chunk.readAt) / 1000);
   }
 
   /**

@@ -20,6 +20,8 @@ export const FAILURE_HEADERS = {
   dueAt: 'tidings-due-at',
   /** Set on a record that did not fail itself but waits behind an earlier failed event of its key. */
   heldBehind: 'tidings-held-behind',
+  /** W3C traceparent of the record's first attempt (its first process span); later attempts link to it. */
+  firstAttemptTraceparent: 'tidings-first-traceparent',
 } as const;
 
 export interface Origin {
@@ -62,6 +64,11 @@ export interface FailureContext {
   error?: unknown;
   heldBehind?: string;
   now?: number;
+  /**
+   * The traceparent of the attempt that moves the record (its process span), when traced: the
+   * record carries it, so the next attempt is that span's child in the same trace.
+   */
+  traceparent?: string;
 }
 
 /** Headers for the record's next stop: the original headers, then the failure headers. */
@@ -80,6 +87,10 @@ export function failureHeaders(record: InboundRecord, context: FailureContext): 
     [FAILURE_HEADERS.dueAt]: String(context.dueAt),
   };
   if (origin.key !== null) headers[FAILURE_HEADERS.originalKey] = origin.key;
+  if (context.traceparent !== undefined) {
+    headers.traceparent = context.traceparent;
+    headers[FAILURE_HEADERS.firstAttemptTraceparent] = record.headers[FAILURE_HEADERS.firstAttemptTraceparent] ?? context.traceparent;
+  }
   if (context.error !== undefined) {
     const error = context.error;
     headers[FAILURE_HEADERS.errorClass] = error instanceof Error ? error.constructor.name : typeof error;

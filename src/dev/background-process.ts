@@ -12,18 +12,39 @@ export interface LaunchSpec {
   args: string[];
   env?: NodeJS.ProcessEnv;
   cwd?: string;
+  /** Run as this user and group (only root may ask): PostgreSQL refuses to run as root. */
+  uid?: number;
+  gid?: number;
+  /** The port the server listens on, recorded so a later run with another port setting can tell. */
+  port?: number;
+}
+
+export interface StopBehaviour {
+  /** Signal asking the server to stop. Default SIGTERM. */
+  signal?: NodeJS.Signals;
+  /** Signal the whole process group (default) or the leader alone, for a server that stops its own children. */
+  group?: boolean;
 }
 
 export class BackgroundProcess {
   readonly pidFile: string;
   readonly logFile: string;
+  private readonly portFile: string;
 
   constructor(
     readonly name: string,
     private readonly runDir: string,
+    private readonly stopBehaviour: StopBehaviour = {},
   ) {
     this.pidFile = path.join(runDir, `${name}.pid`);
     this.logFile = path.join(runDir, `${name}.log`);
+    this.portFile = path.join(runDir, `${name}.port`);
+  }
+
+  /** The port recorded when the running process was started, if any. */
+  port(): number | undefined {
+    if (!this.isRunning() || !fs.existsSync(this.portFile)) return undefined;
+    return Number(fs.readFileSync(this.portFile, 'utf8').trim()) || undefined;
   }
 
   pid(): number | undefined {
@@ -44,6 +65,8 @@ export class BackgroundProcess {
     const child = spawn(spec.command, spec.args, {
       cwd: spec.cwd,
       env: { ...process.env, ...spec.env },
+      uid: spec.uid,
+      gid: spec.gid,
       detached: true,
       stdio: ['ignore', out, out],
     });
@@ -51,24 +74,29 @@ export class BackgroundProcess {
     if (child.pid === undefined) throw new StackError(`could not start ${this.name} (${spec.command})`);
     child.unref();
     fs.writeFileSync(this.pidFile, String(child.pid));
+    if (spec.port !== undefined) fs.writeFileSync(this.portFile, String(spec.port));
+    else fs.rmSync(this.portFile, { force: true });
     return child.pid;
   }
 
-  /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */
+  /** The stop signal (SIGTERM unless set), then SIGKILL after `graceMs`; resolves once the process is gone. */
   async stop(graceMs = 30_000): Promise<boolean> {
     const pid = this.pid();
     if (pid === undefined) {
       fs.rmSync(this.pidFile, { force: true });
       return false;
     }
-    signal(pid, 'SIGTERM');
+    const group = this.stopBehaviour.group ?? true;
+    signal(pid, this.stopBehaviour.signal ?? 'SIGTERM', group);
     const deadline = Date.now() + graceMs;
     while (isAlive(pid) && Date.now() < deadline) await delay(100);
     if (isAlive(pid)) {
-      signal(pid, 'SIGKILL');
+      // Whatever the server's own children are doing, nothing of it may outlive a kill.
+      signal(pid, 'SIGKILL', true);
       while (isAlive(pid)) await delay(50);
     }
     fs.rmSync(this.pidFile, { force: true });
+    fs.rmSync(this.portFile, { force: true });
     return true;
   }
 
@@ -98,10 +126,10 @@ function isZombie(pid: number): boolean {
   }
 }
 
-function signal(pid: number, sig: NodeJS.Signals): void {
+function signal(pid: number, sig: NodeJS.Signals, group: boolean): void {
   try {
     // Negative pid: the whole process group, since the server was started detached as its leader.
-    process.kill(-pid, sig);
+    process.kill(group ? -pid : pid, sig);
   } catch {
     try {
       process.kill(pid, sig);

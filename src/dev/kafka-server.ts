@@ -6,7 +6,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { StackError } from '../errors';
 import { BackgroundProcess, waitUntil } from './background-process';
 import { findJava } from './java';
-import { resolveClasspath } from './maven';
+import { cachedClasspath, resolveClasspath } from './maven';
 
 /**
  * A single-node Apache Kafka in KRaft combined mode (broker + controller), run from the
@@ -24,7 +24,7 @@ export interface KafkaServerOptions {
 
 export class KafkaServer {
   readonly port: number;
-  private readonly controllerPort: number;
+  readonly controllerPort: number;
   private readonly dir: string;
   private readonly process: BackgroundProcess;
   private classpath: string[] | undefined;
@@ -44,9 +44,18 @@ export class KafkaServer {
     return this.process;
   }
 
+  /** True when the broker's jars are cached and install() runs no Maven. */
+  isInstalled(): boolean {
+    return cachedClasspath(this.cacheDir) !== undefined;
+  }
+
+  private get cacheDir(): string {
+    return path.join(this.options.home, 'cache', `kafka-${KAFKA_VERSION}`);
+  }
+
   /** Downloads (once) the broker's jars; returns the classpath. */
   install(): string[] {
-    this.classpath ??= resolveClasspath(path.join(this.options.home, 'cache', `kafka-${KAFKA_VERSION}`), [
+    this.classpath ??= resolveClasspath(this.cacheDir, [
       { groupId: 'org.apache.kafka', artifactId: 'kafka_2.13', version: KAFKA_VERSION },
       { groupId: 'org.apache.kafka', artifactId: 'kafka-tools', version: KAFKA_VERSION },
       // Kafka logs through slf4j 1.x; without a binding the broker prints nothing at all.
@@ -70,6 +79,7 @@ export class KafkaServer {
       if (format.status !== 0) throw new StackError(`formatting Kafka storage failed:\n${format.stdout}${format.stderr}`);
     }
     this.process.start({
+      port: this.port,
       command: java,
       args: [
         `-Xmx${this.options.heap ?? '512m'}`,

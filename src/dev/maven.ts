@@ -6,6 +6,7 @@ import { StackError } from '../errors';
 /**
  * Artifacts come from Maven Central through the user's Maven, so they are downloaded once
  * into the local repository (~/.m2) and shared by every clone; a warm start runs no Maven.
+ * Maven's own MAVEN_OPTS applies, e.g. `-Dmaven.repo.local=<folder>` for another repository.
  */
 export interface MavenArtifact {
   groupId: string;
@@ -25,11 +26,9 @@ function mvn(args: string[], cwd: string, what: string): void {
 
 /** Resolves the runtime classpath of `dependencies`, cached in `<workDir>/classpath.txt`. */
 export function resolveClasspath(workDir: string, dependencies: MavenArtifact[]): string[] {
+  const cached = cachedClasspath(workDir);
+  if (cached) return cached;
   const cpFile = path.join(workDir, 'classpath.txt');
-  if (fs.existsSync(cpFile)) {
-    const jars = fs.readFileSync(cpFile, 'utf8').trim().split(path.delimiter);
-    if (jars.length > 0 && jars.every((jar) => fs.existsSync(jar))) return jars;
-  }
   fs.mkdirSync(workDir, { recursive: true });
   const deps = dependencies
     .map(
@@ -52,6 +51,14 @@ export function resolveClasspath(workDir: string, dependencies: MavenArtifact[])
   return fs.readFileSync(cpFile, 'utf8').trim().split(path.delimiter);
 }
 
+/** The classpath resolveClasspath saved in `workDir`, if every jar on it is still there. */
+export function cachedClasspath(workDir: string): string[] | undefined {
+  const cpFile = path.join(workDir, 'classpath.txt');
+  if (!fs.existsSync(cpFile)) return undefined;
+  const jars = fs.readFileSync(cpFile, 'utf8').trim().split(path.delimiter);
+  return jars.length > 0 && jars.every((jar) => fs.existsSync(jar)) ? jars : undefined;
+}
+
 /** Downloads one artifact file (no transitive dependencies) and returns its path in ~/.m2. */
 export function fetchArtifactFile(artifact: MavenArtifact & { type: string; classifier?: string }, workDir: string): string {
   const coordinates = [artifact.groupId, artifact.artifactId, artifact.version, artifact.type, artifact.classifier]
@@ -66,10 +73,18 @@ export function fetchArtifactFile(artifact: MavenArtifact & { type: string; clas
   return local;
 }
 
+/** Downloads one artifact (no transitive dependencies) and unpacks it (a jar or zip) into `outputDir`. */
+export function unpackArtifact(artifact: MavenArtifact, outputDir: string, workDir: string): void {
+  const coordinates = `${artifact.groupId}:${artifact.artifactId}:${artifact.version}`;
+  fs.mkdirSync(workDir, { recursive: true });
+  mvn(['dependency:unpack', `-Dartifact=${coordinates}`, `-DoutputDirectory=${outputDir}`], workDir, `downloading and unpacking ${coordinates}`);
+}
+
 function localRepository(): string {
-  const result = spawnSync('mvn', ['-q', '-B', 'help:evaluate', '-Dexpression=settings.localRepository', '-DforceStdout'], {
+  const result = spawnSync('mvn', ['-q', '-B', '-Dstyle.color=never', 'help:evaluate', '-Dexpression=settings.localRepository', '-DforceStdout'], {
     encoding: 'utf8',
   });
-  const repo = result.status === 0 ? result.stdout.trim() : '';
+  // Maven 3.8 wraps even this output in colour resets; a path with them in it exists nowhere.
+  const repo = result.status === 0 ? result.stdout.replace(/\x1b\[[0-9;]*m/g, '').trim() : '';
   return repo && fs.existsSync(repo) ? repo : path.join(process.env.HOME ?? '/root', '.m2', 'repository');
 }

@@ -25,11 +25,13 @@ export interface RegistryServerOptions {
 
 export class RegistryServer {
   readonly port: number;
+  readonly managementPort: number;
   readonly process: BackgroundProcess;
   private readonly dir: string;
 
   constructor(private readonly options: RegistryServerOptions) {
     this.port = options.port ?? 8081;
+    this.managementPort = options.managementPort ?? this.port + 10;
     this.dir = path.join(options.home, 'cache', `apicurio-registry-${APICURIO_VERSION}`);
     this.process = new BackgroundProcess('registry', path.join(options.home, 'run'));
   }
@@ -38,10 +40,15 @@ export class RegistryServer {
     return `http://127.0.0.1:${this.port}${CCOMPAT_PATH}`;
   }
 
+  /** True when the distribution is unpacked and install() runs no Maven. */
+  isInstalled(): boolean {
+    return fs.existsSync(path.join(this.dir, 'quarkus-run.jar'));
+  }
+
   /** Downloads (once) and unpacks the registry; returns the path of quarkus-run.jar. */
   install(): string {
     const jar = path.join(this.dir, 'quarkus-run.jar');
-    if (fs.existsSync(jar)) return jar;
+    if (this.isInstalled()) return jar;
     const archive = fetchArtifactFile(
       { groupId: 'io.apicurio', artifactId: 'apicurio-registry-app', version: APICURIO_VERSION, type: 'tar.gz', classifier: 'all' },
       path.join(this.options.home, 'cache'),
@@ -67,6 +74,7 @@ export class RegistryServer {
     const db = new URL(this.options.databaseUrl);
     const database = this.options.database ?? 'tidings_registry';
     this.process.start({
+      port: this.port,
       command: java,
       args: ['-Xmx384m', '-jar', jar],
       cwd: this.dir,
@@ -74,7 +82,7 @@ export class RegistryServer {
         QUARKUS_HTTP_HOST: '127.0.0.1',
         QUARKUS_HTTP_PORT: String(this.port),
         QUARKUS_MANAGEMENT_HOST: '127.0.0.1',
-        QUARKUS_MANAGEMENT_PORT: String(this.options.managementPort ?? this.port + 10),
+        QUARKUS_MANAGEMENT_PORT: String(this.managementPort),
         APICURIO_STORAGE_KIND: 'sql',
         APICURIO_STORAGE_SQL_KIND: 'postgresql',
         APICURIO_DATASOURCE_URL: `jdbc:postgresql://${db.hostname}:${db.port || '5432'}/${database}`,

@@ -1,18 +1,22 @@
 import net from 'node:net';
 import path from 'node:path';
-import { resolveEndpoints, type Endpoints, type Env, readEnv } from '../config/env';
+import { defaultDatabaseUrl, resolveEndpoints, type Endpoints, type Env, readEnv } from '../config/env';
 import { ensureDatabase } from '../db/database';
-import { StackError } from '../errors';
+import { ConfigError, StackError } from '../errors';
 import { BackgroundProcess, waitUntil } from './background-process';
 import { KafkaServer, KAFKA_VERSION, canListTopics } from './kafka-server';
 import { PROJECT_ROOT, stackHome } from './paths';
+import { POSTGRES_BINARIES_VERSION } from './postgres-binaries';
+import { EmbeddedPostgres, isPostgresAnswering } from './postgres-server';
+import { checkPrerequisites, type Requirements } from './prerequisites';
 import { APICURIO_VERSION, RegistryServer, isRegistryUp } from './registry-server';
 
 /**
- * `tidings dev up|down|status`: the local stack without Docker. Kafka, the registry and a
- * mail-catching SMTP server run as background processes under `.tidings/`; PostgreSQL is
- * the server named by DATABASE_URL. A component whose env var is set (KAFKA_BROKERS,
- * SCHEMA_REGISTRY_URL, SMTP_URL) is used as it is and not started.
+ * `tidings dev up|down|status`: the local stack without Docker. Kafka, the registry, a
+ * mail-catching SMTP server and, when no PostgreSQL answers and DATABASE_URL is not set, a
+ * PostgreSQL server run as background processes under `.tidings/`. A component whose env
+ * var is set (KAFKA_BROKERS, SCHEMA_REGISTRY_URL, SMTP_URL, DATABASE_URL) is used as it is
+ * and not started; one that already answers on its port is reused.
  */
 export interface ComponentStatus {
   name: string;
@@ -28,6 +32,20 @@ export interface StackOptions {
   progress?: (line: string) => void;
 }
 
+/**
+ * What `up` does with one component: `external` (its env var names it), `foreign` (something
+ * of the right kind already answers on its port: reused), `own` (this stack's process is
+ * running) or `start`.
+ */
+type Disposition = 'external' | 'foreign' | 'own' | 'start';
+
+interface Plan {
+  postgres: Disposition;
+  kafka: Disposition;
+  registry: Disposition;
+  smtp: Disposition;
+}
+
 const SMTP_PORT = 1025;
 
 export class LocalStack {
@@ -36,6 +54,7 @@ export class LocalStack {
   private readonly env: Env;
   private readonly kafka: KafkaServer;
   private readonly registry: RegistryServer;
+  private readonly postgres: EmbeddedPostgres;
   private readonly mail: BackgroundProcess;
   private readonly progress: (line: string) => void;
 
@@ -44,8 +63,9 @@ export class LocalStack {
     this.endpoints = resolveEndpoints(this.env);
     this.home = options.home ?? stackHome();
     this.progress = options.progress ?? (() => undefined);
-    this.kafka = new KafkaServer({ home: this.home });
-    this.registry = new RegistryServer({ home: this.home, databaseUrl: this.endpoints.databaseUrl });
+    this.kafka = new KafkaServer({ home: this.home, port: this.env.TIDINGS_KAFKA_PORT });
+    this.registry = new RegistryServer({ home: this.home, port: this.env.TIDINGS_REGISTRY_PORT, databaseUrl: this.endpoints.databaseUrl });
+    this.postgres = new EmbeddedPostgres({ home: this.home, port: this.env.TIDINGS_POSTGRES_PORT ?? 5432 });
     this.mail = new BackgroundProcess('smtp', path.join(this.home, 'run'));
   }
 
@@ -59,39 +79,48 @@ export class LocalStack {
     return path.join(this.home, 'mail');
   }
 
+  /** TIDINGS_EMBEDDED_POSTGRES=1: this stack's own server even when another answers (these machines run one at 5432). */
+  private get embeddedForced(): boolean {
+    return this.env.TIDINGS_EMBEDDED_POSTGRES === true;
+  }
+
+  /** DATABASE_URL unset (or set to its default): the stack provides the server when none answers there. */
+  private get databaseUrlIsDefault(): boolean {
+    return this.env.DATABASE_URL === defaultDatabaseUrl(this.env.TIDINGS_POSTGRES_PORT);
+  }
+
   /** Starts what is not running; resolves when every component answers. */
   async up(): Promise<ComponentStatus[]> {
-    await this.step('PostgreSQL', async () => {
-      const created = await ensureDatabase(this.endpoints.databaseUrl);
-      if (!this.env.SCHEMA_REGISTRY_URL) await ensureDatabase(this.registryDatabaseUrl());
-      return created ? 'created database' : 'reachable';
-    });
+    const plan = await this.plan();
+    await checkPrerequisites(this.requirements(plan));
+    await this.upPostgres(plan.postgres);
     // Downloads and unpacking run (synchronously) before anything talks to a server, so
     // they cannot starve a connection attempt of the event loop.
-    if (!this.env.KAFKA_BROKERS) await this.step(`Kafka ${KAFKA_VERSION} jars`, async () => `${this.kafka.install().length} jars (Maven cache)`);
-    if (!this.env.SCHEMA_REGISTRY_URL) await this.step(`Apicurio Registry ${APICURIO_VERSION} distribution`, async () => this.registry.install());
+    if (plan.kafka === 'start') await this.step(`Kafka ${KAFKA_VERSION} jars`, async () => `${this.kafka.install().length} jars (Maven cache)`);
+    if (plan.registry === 'start') await this.step(`Apicurio Registry ${APICURIO_VERSION} distribution`, async () => this.registry.install());
     // Kafka and the registry boot in parallel: together that is most of a cold start.
     await Promise.all([
-      this.env.KAFKA_BROKERS
+      plan.kafka === 'external'
         ? this.step('Kafka (external)', () => this.expect(canListTopics(this.endpoints.kafkaBrokers), 'KAFKA_BROKERS'))
         : this.step(`Kafka ${KAFKA_VERSION}`, async () => {
             // Another checkout's stack may already serve this port: use it rather than clash.
-            if (!this.kafka.proc.isRunning() && (await canListTopics(this.kafka.brokers))) return `${this.kafka.brokers.join(',')} (already running)`;
+            if (plan.kafka === 'foreign') return `${this.kafka.brokers.join(',')} (already running)`;
             await this.kafka.start();
             return this.kafka.brokers.join(',');
           }),
-      this.env.SCHEMA_REGISTRY_URL
+      plan.registry === 'external'
         ? this.step('Schema registry (external)', () => this.expect(isRegistryUp(this.endpoints.schemaRegistryUrl), 'SCHEMA_REGISTRY_URL'))
         : this.step(`Apicurio Registry ${APICURIO_VERSION}`, async () => {
-            if (!this.registry.process.isRunning() && (await isRegistryUp(this.registry.url).catch(() => false))) return `${this.registry.url} (already running)`;
+            if (plan.registry === 'foreign') return `${this.registry.url} (already running)`;
             await this.registry.start();
             return this.registry.url;
           }),
     ]);
-    if (!this.env.SMTP_URL) {
+    if (plan.smtp !== 'external') {
       await this.step('SMTP mail catcher', async () => {
-        if (!this.mail.isRunning() && (await smtpGreets(SMTP_PORT))) return `${this.endpoints.smtpUrl} (already running)`;
+        if (plan.smtp === 'foreign') return `${this.endpoints.smtpUrl} (already running)`;
         this.mail.start({
+          port: SMTP_PORT,
           command: process.execPath,
           args: [path.join(PROJECT_ROOT, 'bin', 'tidings.cjs'), 'dev', 'mail-catcher', '--port', String(SMTP_PORT), '--dir', this.mailDir],
         });
@@ -112,6 +141,8 @@ export class LocalStack {
     ['smtp', 'registry', 'kafka'].forEach((name, i) => {
       if (results[i]) stopped.push(name);
     });
+    // Last: the registry keeps its schemas in it.
+    if (await this.postgres.stop()) stopped.push('postgres');
     return stopped;
   }
 
@@ -122,12 +153,94 @@ export class LocalStack {
       smtpGreets(Number(new URL(this.endpoints.smtpUrl).port || 25), new URL(this.endpoints.smtpUrl).hostname).catch(() => false),
       ensureDatabase(this.endpoints.databaseUrl).then(() => true, () => false),
     ]);
+    const pgEmbedded = this.postgres.isRunning() || this.embeddedForced || (this.databaseUrlIsDefault && !pgUp);
     return [
       { name: 'kafka', endpoint: this.endpoints.kafkaBrokers.join(','), managed: !this.env.KAFKA_BROKERS, up: kafkaUp, detail: `Kafka ${KAFKA_VERSION}` },
       { name: 'registry', endpoint: this.endpoints.schemaRegistryUrl, managed: !this.env.SCHEMA_REGISTRY_URL, up: registryUp, detail: `Apicurio ${APICURIO_VERSION}` },
       { name: 'smtp', endpoint: this.endpoints.smtpUrl, managed: !this.env.SMTP_URL, up: smtpUp },
-      { name: 'postgres', endpoint: redactUrl(this.endpoints.databaseUrl), managed: false, up: pgUp },
+      {
+        name: 'postgres',
+        endpoint: redactUrl(this.endpoints.databaseUrl),
+        managed: pgEmbedded,
+        up: pgUp,
+        ...(pgEmbedded && { detail: `PostgreSQL ${POSTGRES_BINARIES_VERSION} (embedded${pgUp ? '' : ', stopped'})` }),
+      },
     ];
+  }
+
+  /** Which components answer already, so only the others are checked for, downloaded and started. */
+  private async plan(): Promise<Plan> {
+    const [postgres, kafka, registry, smtp] = await Promise.all([
+      this.postgresDisposition(),
+      disposition(!!this.env.KAFKA_BROKERS, () => ownRunning(this.kafka.proc, this.kafka.port, 'TIDINGS_KAFKA_PORT'), () => canListTopics(this.kafka.brokers)),
+      disposition(!!this.env.SCHEMA_REGISTRY_URL, () => ownRunning(this.registry.process, this.registry.port, 'TIDINGS_REGISTRY_PORT'), () => isRegistryUp(this.registry.url)),
+      disposition(!!this.env.SMTP_URL, () => ownRunning(this.mail, SMTP_PORT, 'the SMTP port'), () => smtpGreets(SMTP_PORT)),
+    ]);
+    return { postgres, kafka, registry, smtp };
+  }
+
+  private async postgresDisposition(): Promise<Disposition> {
+    const running = (): boolean => ownRunning(this.postgres.process, this.postgres.port, 'TIDINGS_POSTGRES_PORT');
+    if (this.embeddedForced) {
+      if (!this.databaseUrlIsDefault && !pointsAt(this.env.DATABASE_URL, this.postgres.port)) {
+        throw new ConfigError(
+          `TIDINGS_EMBEDDED_POSTGRES=1 runs PostgreSQL on 127.0.0.1:${this.postgres.port} (TIDINGS_POSTGRES_PORT), but DATABASE_URL points at ` +
+            `${new URL(this.env.DATABASE_URL).host}: point DATABASE_URL at the embedded server, or unset one of the two`,
+        );
+      }
+      return running() ? 'own' : 'start';
+    }
+    // A server already answering (or the one DATABASE_URL names) wins over the embedded one.
+    return disposition(!this.databaseUrlIsDefault, running, () => isPostgresAnswering(this.endpoints.databaseUrl));
+  }
+
+  private requirements(plan: Plan): Requirements {
+    const requirements: Requirements = { java: [], downloads: [], ports: [] };
+    if (plan.postgres === 'start') {
+      if (!this.postgres.isInstalled()) requirements.downloads.push(`PostgreSQL ${POSTGRES_BINARIES_VERSION}`);
+      requirements.ports.push({
+        port: this.postgres.port,
+        expected: this.embeddedForced ? "this stack's PostgreSQL" : 'a PostgreSQL server',
+        fix: this.embeddedForced
+          ? 'set TIDINGS_POSTGRES_PORT to a free port, or unset TIDINGS_EMBEDDED_POSTGRES to use the server there'
+          : 'stop it, set TIDINGS_POSTGRES_PORT to a free port, or set DATABASE_URL to a PostgreSQL server of yours',
+      });
+    }
+    if (plan.kafka === 'start') {
+      requirements.java.push({ component: `Kafka ${KAFKA_VERSION}`, minMajor: 17 });
+      if (!this.kafka.isInstalled()) requirements.downloads.push(`Kafka ${KAFKA_VERSION}`);
+      const fix = 'stop it, set TIDINGS_KAFKA_PORT to a free port (the controller uses the next one), or set KAFKA_BROKERS to a broker of yours';
+      requirements.ports.push({ port: this.kafka.port, expected: 'a Kafka broker', fix }, { port: this.kafka.controllerPort, expected: "the Kafka broker's controller listener", fix });
+    }
+    if (plan.registry === 'start') {
+      // Apicurio 3.3 is compiled for Java 21.
+      requirements.java.push({ component: `Apicurio Registry ${APICURIO_VERSION}`, minMajor: 21 });
+      if (!this.registry.isInstalled()) requirements.downloads.push(`Apicurio Registry ${APICURIO_VERSION}`);
+      const fix = 'stop it, set TIDINGS_REGISTRY_PORT to a free port (its management port is 10 above), or set SCHEMA_REGISTRY_URL to a registry of yours';
+      requirements.ports.push({ port: this.registry.port, expected: 'a schema registry', fix }, { port: this.registry.managementPort, expected: "the schema registry's management port", fix });
+    }
+    if (plan.smtp === 'start') requirements.ports.push({ port: SMTP_PORT, expected: 'an SMTP server', fix: 'stop it, or set SMTP_URL to an SMTP server of yours' });
+    return requirements;
+  }
+
+  private async upPostgres(plan: Disposition): Promise<void> {
+    if (plan === 'external' || plan === 'foreign') {
+      await this.step('PostgreSQL', async () => (await this.ensureDatabases()) ?? (plan === 'foreign' ? 'reachable (already running)' : 'reachable'));
+      return;
+    }
+    await this.step(`PostgreSQL ${POSTGRES_BINARIES_VERSION} (embedded)`, async () => {
+      const why = this.embeddedForced ? 'TIDINGS_EMBEDDED_POSTGRES=1' : `no PostgreSQL answered at 127.0.0.1:${this.postgres.port} and DATABASE_URL is not set`;
+      const detail = await this.postgres.start();
+      const created = await this.ensureDatabases();
+      return [plan === 'start' ? `started (${why})` : 'running', detail, created].filter(Boolean).join('; ');
+    });
+  }
+
+  /** Creates Tidings' database (and the registry's) if missing; says so when it did. */
+  private async ensureDatabases(): Promise<string | undefined> {
+    const created = await ensureDatabase(this.endpoints.databaseUrl);
+    if (!this.env.SCHEMA_REGISTRY_URL) await ensureDatabase(this.registryDatabaseUrl());
+    return created ? `created database ${new URL(this.endpoints.databaseUrl).pathname.slice(1)}` : undefined;
   }
 
   private async step(name: string, work: () => Promise<string>): Promise<void> {
@@ -146,6 +259,28 @@ export class LocalStack {
     if (!(await probe.catch(() => false))) throw new StackError(`${variable} is set but nothing answers there`);
     return 'reachable';
   }
+}
+
+async function disposition(external: boolean, ownRunning: () => boolean, answers: () => Promise<boolean>): Promise<Disposition> {
+  if (external) return 'external';
+  if (ownRunning()) return 'own';
+  return (await answers().catch(() => false)) ? 'foreign' : 'start';
+}
+
+/** True when this stack's own process runs; a clear error when it listens on another port than the settings now say. */
+function ownRunning(process: BackgroundProcess, port: number, setting: string): boolean {
+  if (!process.isRunning()) return false;
+  const recorded = process.port();
+  if (recorded !== undefined && recorded !== port) {
+    throw new StackError(`this stack's ${process.name} runs on port ${recorded}, but ${setting} now says ${port}: run \`tidings dev down\` with the earlier settings first, or go back to them`);
+  }
+  return true;
+}
+
+/** True when a postgres:// URL names this machine's loopback at `port`. */
+function pointsAt(url: string, port: number): boolean {
+  const parsed = new URL(url);
+  return ['127.0.0.1', 'localhost', '[::1]'].includes(parsed.hostname) && Number(parsed.port || 5432) === port;
 }
 
 /** True when an SMTP server answers with its 220 greeting. */

@@ -1,8 +1,10 @@
+import { SpanKind } from '@opentelemetry/api';
 import type { Db, Trx } from '../db/database';
 import type { OutboundMessage } from '../notifications/channels/channel';
 import type { TransactionalChannelSender } from '../notifications/channels/channel-sender';
 import { FailoverProvider, type FailoverResult } from '../notifications/providers/failover';
-import { InAppProvider, inAppNotificationOf } from './in-app-provider';
+import { ATTR, failSpan, startSpansPerEvent } from '../observability/tracing';
+import { IN_APP_WRITE, InAppProvider, inAppNotificationOf } from './in-app-provider';
 import { InAppStore } from './in-app-store';
 
 /**
@@ -24,8 +26,18 @@ export class InAppChannel implements TransactionalChannelSender {
   }
 
   async deliverInTransaction(trx: Trx, messages: OutboundMessage[]): Promise<string[]> {
-    const ids = await this.store.addMany(trx, messages.map(inAppNotificationOf));
-    return ids.map((id) => `in_app:${id}`);
+    // One statement for many events; each event's trace still shows its own write.
+    const spans = startSpansPerEvent(IN_APP_WRITE, SpanKind.CLIENT, { [ATTR.channel]: 'in_app', [ATTR.provider]: this.providerName }, messages.map((m) => m.eventId));
+    try {
+      const ids = (await this.store.addMany(trx, messages.map(inAppNotificationOf))).map((id) => `in_app:${id}`);
+      spans?.forEach((span, i) => span.setAttribute(ATTR.providerMessageId, ids[i] ?? ''));
+      return ids;
+    } catch (error) {
+      for (const span of spans ?? []) failSpan(span, error);
+      throw error;
+    } finally {
+      for (const span of spans ?? []) span.end();
+    }
   }
 
   sendWithAttempts(message: OutboundMessage): Promise<FailoverResult> {

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Db } from '../db/database';
 import { TidingsError, describe } from '../errors';
 import { createLogger, type Logger } from '../observability/logger';
+import { ATTR, failSpan, inInternalSpan } from '../observability/tracing';
 import { retry } from '../retry/retry';
 import type { ChannelName } from './channels/channel';
 import type { ChannelSender } from './channels/channel-sender';
@@ -106,7 +107,13 @@ export class DeferredDispatcher {
       await this.record(row, claim, 'deferred', {});
       return false;
     }
-    const result = await sender.sendWithAttempts(row.message);
+    // Hours after its event was processed: a trace of its own, named by the event id.
+    const message = row.message;
+    const result = await inInternalSpan('deferred send', { [ATTR.messageId]: row.event_id, [ATTR.channel]: row.channel }, async (span) => {
+      const sent = await sender.sendWithAttempts(message);
+      if (sent.error !== undefined) failSpan(span, sent.error);
+      return sent;
+    });
     const error = result.error;
     const permanent = error instanceof TidingsError && !error.retriable;
     const status = result.receipt ? 'sent' : permanent ? 'failed' : 'deferred';

@@ -7,6 +7,7 @@ import { LegalRecords, type LegalDocument } from '../legal/legal-records';
 import { createLogger, type Logger } from '../observability/logger';
 import type { ChannelName, OutboundMessage } from './channels/channel';
 import { isTransactional, type ChannelSender } from './channels/channel-sender';
+import { countDelivery, countPlannedSuppressions } from './delivery/delivery-metrics';
 import { Deliverer, type DeliveryStats } from './delivery/deliverer';
 import { LedgerClaims } from './delivery/ledger-claims';
 import { MessageRenderer } from './delivery/message-renderer';
@@ -114,6 +115,7 @@ export class NotificationHandler implements EventHandler {
     const rows = await this.planRows(events, trx);
     await this.deliverInTransaction(trx, rows, events);
     if (rows.length > 0) await trx('delivery_ledger').insert(rows).onConflict(['event_id', 'channel', 'recipient']).ignore();
+    countPlannedSuppressions(rows);
   }
 
   /** The ledger rows `plan` would write for `events` now, without writing anything. */
@@ -168,6 +170,7 @@ export class NotificationHandler implements EventHandler {
       Object.assign(row, { status: 'sent', provider: sender.providerName, provider_message_id: ids[i], template_version: templateVersion, attempts: 1 });
     });
     this.stats.sent += ready.length;
+    countDelivery('in_app', 'sent', { provider: sender.providerName, attempts: [] }, ready.length);
   }
 }
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Db } from '../db/database';
 import { createLogger, type Logger } from '../observability/logger';
+import { rateLimitSuppressed } from '../observability/metrics';
 import { CHANNELS, type ChannelName } from './channels/channel';
 import { parseOptions } from '../config/options';
 
@@ -87,6 +88,7 @@ export class RateLimiter {
     const first = result.rows[0] as { held: boolean; marked: 'counted' | 'exempt' | null } | undefined;
     if (!first?.held) return 'lost';
     if (first.marked === 'exempt') this.logger.info({ rowId: row.id, channel: row.channel }, 'rate limit met; mandatory message sent anyway (exempt)');
+    if (first.marked === null) rateLimitSuppressed.inc({ channel: row.channel });
     return first.marked ?? 'limited';
   }
 }

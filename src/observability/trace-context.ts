@@ -1,4 +1,5 @@
 import { randomFillSync } from 'node:crypto';
+import { TraceFlags, isSpanContextValid, type SpanContext } from '@opentelemetry/api';
 
 /** W3C Trace Context: `00-<trace id>-<parent span id>-<flags>`. */
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
@@ -49,4 +50,17 @@ export function childTraceparent(parent: string | undefined): string {
   const match = parent ? TRACEPARENT.exec(parent) : null;
   if (!match) return newTraceparent();
   return `00-${match[1]}-${randomHex(8)}-${match[3]}`;
+}
+
+/** The span context a `traceparent` header names (remote), or undefined when it is missing or malformed. */
+export function parseTraceparent(header: string | undefined): SpanContext | undefined {
+  const match = header ? TRACEPARENT.exec(header) : null;
+  if (!match) return undefined;
+  const span: SpanContext = { traceId: match[1]!, spanId: match[2]!, traceFlags: parseInt(match[3]!, 16) & TraceFlags.SAMPLED, isRemote: true };
+  return isSpanContextValid(span) ? span : undefined;
+}
+
+/** The `traceparent` header of a span context. */
+export function formatTraceparent(span: SpanContext): string {
+  return `00-${span.traceId}-${span.spanId}-${span.traceFlags & TraceFlags.SAMPLED ? '01' : '00'}`;
 }

@@ -1,9 +1,12 @@
+import type { Span } from '@opentelemetry/api';
 import type { Kafka, Message, Producer } from 'kafkajs';
 import { z } from 'zod';
 import type { Db } from '../db/database';
 import { ConfigError, PublishError, TidingsError, describe } from '../errors';
 import { faultPoint } from '../observability/fault-injection';
 import { createLogger, type Logger } from '../observability/logger';
+import { childTraceparent } from '../observability/trace-context';
+import { failSpan, startSendSpan, traceparentOf } from '../observability/tracing';
 import { isRetriableKafkaError, isUnknownTopic, kafkaErrorType, sendIsolatingRefusals } from '../kafka/broker-errors';
 import { createEventProducer } from '../producer/event-producer';
 import { durationMs, parseOptions, positiveInt } from '../config/options';
@@ -263,16 +266,21 @@ export class OutboxRelay {
     if (ready.length === 0) return { full: false, fenced };
 
     const outcome: Outcome = { published: [], setAside: [] };
+    const sendable: Sendable[] = [];
+    let failure: unknown;
     try {
-      const sendable: Sendable[] = [];
       for (const row of ready) {
         const encoded = await this.encoder.encode(row);
         if ('refusal' in encoded) outcome.setAside.push({ row, refusal: encoded.refusal });
-        else sendable.push({ row, message: toMessage(row, encoded.value) });
+        else sendable.push(toSendable(row, encoded.value));
       }
       if (sendable.length > 0) await this.sendSettingAside(sendable, outcome);
       faultPoint('outbox.after-ack');
+    } catch (error) {
+      failure = error;
+      throw error;
     } finally {
+      endSendSpans(sendable, outcome, failure);
       // Also after a failure part-way: what was published or set aside is recorded.
       await this.record(outcome);
     }
@@ -412,6 +420,8 @@ async function outboxSchema(db: Db): Promise<string> {
 interface Sendable {
   row: OutboxRow;
   message: Message;
+  /** The row's `send` span, when tracing is on. */
+  span?: Span;
 }
 
 interface Outcome {
@@ -419,11 +429,38 @@ interface Outcome {
   setAside: Array<{ row: OutboxRow; refusal: Refusal }>;
 }
 
-function toMessage(row: OutboxRow, value: Buffer): Message {
+/**
+ * The record of a row. Its traceparent is its own send span's, child of the context stored at
+ * enqueue (a new trace without one); with tracing off, a new child id of the stored context.
+ */
+function toSendable(row: OutboxRow, value: Buffer): Sendable {
+  const parent = row.headers.traceparent;
+  const span = startSendSpan(row.topic, row.event_id, parent, false);
   return {
-    key: row.message_key,
-    value,
-    headers: row.headers,
-    timestamp: row.occurred_at ? String(row.occurred_at.getTime()) : undefined,
+    row,
+    span,
+    message: {
+      key: row.message_key,
+      value,
+      headers: { ...row.headers, traceparent: span ? traceparentOf(span) : childTraceparent(parent) },
+      timestamp: row.occurred_at ? String(row.occurred_at.getTime()) : undefined,
+    },
   };
+}
+
+/** Ends the batch's send spans: published, set aside, or failed with the batch (retried with new spans). */
+function endSendSpans(sendable: Sendable[], outcome: Outcome, failure: unknown): void {
+  if (!sendable.some((s) => s.span)) return;
+  const published = new Set(outcome.published);
+  const setAside = new Map(outcome.setAside.map((s) => [s.row, s.refusal]));
+  for (const { row, span } of sendable) {
+    if (!span) continue;
+    const refusal = setAside.get(row);
+    if (published.has(row)) {
+      span.end();
+      continue;
+    }
+    failSpan(span, refusal ? `set aside: ${refusal.code}` : (failure ?? 'not published'));
+    span.end();
+  }
 }

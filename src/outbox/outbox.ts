@@ -9,7 +9,7 @@ import type { TopicNames } from '../kafka/topics';
 import { createLogger, type Logger } from '../observability/logger';
 import { parseOptions } from '../config/options';
 import { topicNamesSchema } from '../producer/options';
-import { eventHeaders, topicForEvent, type PublishOptions } from '../producer/publisher';
+import { callerTraceparent, eventHeaders, topicForEvent, type PublishOptions } from '../producer/publisher';
 
 export const OUTBOX_TABLE = 'outbox';
 
@@ -37,6 +37,7 @@ export interface OutboxRow {
   value: Buffer;
   /** SHA-256 of the Parsing Canonical Form of the schema the body was written with. */
   avro_fingerprint: string | null;
+  /** `traceparent` here is the context the event was enqueued in (rows of older versions: a child id of it). */
   headers: Record<string, string>;
   occurred_at: Date | null;
 }
@@ -87,7 +88,8 @@ export class Outbox {
         message_key: event.user_id,
         value: avroType.toBuffer(event),
         avro_fingerprint: avroFingerprint(avroType),
-        headers: eventHeaders(type, event.event_id, options),
+        // The caller's trace context, if any: the relay publishes the event as its child.
+        headers: eventHeaders(type, event.event_id, options, callerTraceparent(options) ?? null),
         occurred_at: new Date(event.occurred_at),
       })
       .returning('id')) as [{ id: string }];

@@ -8,6 +8,7 @@ import { validateEvent } from '../events/validate';
 import type { TopicNames } from '../kafka/topics';
 import { createLogger, type Logger } from '../observability/logger';
 import { childTraceparent } from '../observability/trace-context';
+import { activeTraceparent, endSendSpanWhenSettled, startSendSpan, traceparentOf, tracingEnabled } from '../observability/tracing';
 import type { EventRegistry } from '../registry/event-registry';
 import { frame } from '../registry/wire-format';
 import { isRetriableKafkaError, isUnknownTopic, sendIsolatingRefusals } from '../kafka/broker-errors';
@@ -48,7 +49,10 @@ const settingsSchema = z.object({
 type Settings = z.infer<typeof settingsSchema>;
 
 export interface PublishOptions {
-  /** W3C traceparent of the caller's span; the event is published as its child. */
+  /**
+   * W3C traceparent of the caller's span; the event is published as its child. Default: the
+   * active OpenTelemetry span, when the process registered a tracer provider.
+   */
   traceparent?: string;
   headers?: Record<string, string>;
 }
@@ -80,12 +84,25 @@ interface Pending extends Message {
 export const EVENT_TYPE_HEADER = 'tidings-event-type';
 export const EVENT_ID_HEADER = 'tidings-event-id';
 
-/** The headers every Tidings event carries, whether published directly or through the outbox. */
-export function eventHeaders(type: EventType, eventId: string, options: PublishOptions = {}): Record<string, string> {
-  const traceparent = childTraceparent(options.traceparent);
+/**
+ * The headers every Tidings event carries, whether published directly or through the outbox.
+ * `traceparent`: the record's own (its send span's); default a new child id of
+ * `options.traceparent` (tracing off); null for none (an outbox row without a caller's trace).
+ */
+export function eventHeaders(type: EventType, eventId: string, options: PublishOptions = {}, traceparent?: string | null): Record<string, string> {
+  if (traceparent === null) return { ...options.headers, [EVENT_TYPE_HEADER]: type, [EVENT_ID_HEADER]: eventId };
+  traceparent ??= childTraceparent(options.traceparent);
   // Same keys in the same order either way; skipping the spread matters at 10^5 events/s.
   if (options.headers === undefined) return { traceparent, [EVENT_TYPE_HEADER]: type, [EVENT_ID_HEADER]: eventId };
   return { ...options.headers, traceparent, [EVENT_TYPE_HEADER]: type, [EVENT_ID_HEADER]: eventId };
+}
+
+/**
+ * The trace context an event is published in: `options.traceparent`, else (when tracing is
+ * on) the caller's active span. The outbox stores it at enqueue, for the relay's send span.
+ */
+export function callerTraceparent(options: PublishOptions): string | undefined {
+  return options.traceparent ?? (tracingEnabled() ? activeTraceparent() : undefined);
 }
 
 /** The topic an event type is published to. */
@@ -230,12 +247,14 @@ export class Publisher {
   private enqueue(route: Route, type: EventType, event: EventMap[EventType], options: PublishOptions): Promise<PublishResult> {
     const eventId = event.event_id;
     const value = frame(route.schemaId, route.avroType, event);
-    return new Promise<PublishResult>((resolve, reject) => {
+    // Undefined while tracing is off: then the traceparent is a new id, no span object is made.
+    const span = startSendSpan(route.topic, eventId, options.traceparent, true);
+    const result = new Promise<PublishResult>((resolve, reject) => {
       this.queue.push({
         key: event.user_id,
         value,
         timestamp: String(event.occurred_at),
-        headers: eventHeaders(type, eventId, options),
+        headers: eventHeaders(type, eventId, options, span && traceparentOf(span)),
         topic: route.topic,
         eventId,
         assigned: -1,
@@ -245,6 +264,8 @@ export class Publisher {
       if (this.queue.length >= this.settings.maxBatchSize) this.sendQueued();
       else this.timer ??= setTimeout(() => this.sendQueued(), this.settings.lingerMs);
     });
+    if (span) endSendSpanWhenSettled(span, result);
+    return result;
   }
 
   private sendQueued(): void {

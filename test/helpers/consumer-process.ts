@@ -9,38 +9,39 @@ export interface ConsumerProcess {
 }
 
 export interface ConsumerProcessOptions {
+  /** The group to run (`tidings run <group>`). Default `notification`. */
+  group?: string;
   retryDelays?: string;
+  /** Serve /metrics, /healthz and /readyz on this port (`--metrics-port`); see test/helpers/free-port.ts. */
+  metricsPort?: number;
   env?: Record<string, string>;
 }
 
 /**
- * `tidings run notification` as its own process, pointed at one test context (its database,
- * topics, SMTP server and group id), so a test can kill it like an operator's `kill -9`.
+ * `tidings run notification` (or `options.group`) as its own process, pointed at one test
+ * context (its database, topics, SMTP server and group id), so a test can kill it like an
+ * operator's `kill -9`.
  */
 export function startConsumerProcess(ctx: TestContext, options: ConsumerProcessOptions = {}): ConsumerProcess {
-  const { TIDINGS_FAULT: _inherited, ...parentEnv } = process.env;
-  const args = [
-    path.resolve(__dirname, '../../bin/tidings.cjs'),
-    'run',
-    'notification',
-    '--group-id',
-    ctx.groupId('notification'),
-    '--topic-prefix',
-    `${ctx.id}.`,
-    '--session-timeout',
-    '6000',
-  ];
+  const group = options.group ?? 'notification';
+  const args = ['run', group, '--group-id', ctx.groupId(group), '--topic-prefix', `${ctx.id}.`, '--session-timeout', '6000'];
   if (options.retryDelays) args.push('--retry-delays', options.retryDelays);
-  const child = spawn(process.execPath, args, {
-    env: {
-      ...parentEnv,
-      DATABASE_URL: ctx.databaseUrl,
-      KAFKA_BROKERS: ctx.platform.endpoints.kafkaBrokers.join(','),
-      SCHEMA_REGISTRY_URL: ctx.platform.endpoints.schemaRegistryUrl,
-      SMTP_URL: ctx.mail.url,
-      LOG_LEVEL: 'warn',
-      ...options.env,
-    },
+  if (options.metricsPort !== undefined) args.push('--metrics-port', String(options.metricsPort));
+  return startTidingsProcess(args, {
+    DATABASE_URL: ctx.databaseUrl,
+    KAFKA_BROKERS: ctx.platform.endpoints.kafkaBrokers.join(','),
+    SCHEMA_REGISTRY_URL: ctx.platform.endpoints.schemaRegistryUrl,
+    SMTP_URL: ctx.mail.url,
+    LOG_LEVEL: 'warn',
+    ...options.env,
+  });
+}
+
+/** `tidings <args>` as a long-running process of its own (e.g. `api`), with `env` over the test's environment. */
+export function startTidingsProcess(args: string[], env: Record<string, string>): ConsumerProcess {
+  const { TIDINGS_FAULT: _inherited, ...parentEnv } = process.env;
+  const child = spawn(process.execPath, [path.resolve(__dirname, '../../bin/tidings.cjs'), ...args], {
+    env: { ...parentEnv, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

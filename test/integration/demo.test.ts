@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { LocalStack } from '../../src/dev/stack';
+import { deleteTestGroups } from '../helpers/consumer-groups';
 import { createTestContext, type TestContext } from '../helpers/test-context';
 import { waitFor } from '../helpers/wait';
 
@@ -23,7 +24,7 @@ const EXIT_TIMEOUT_MS = 150_000;
 function runDemo(ctx: TestContext): Promise<DemoRun> {
   // Real provider credentials in the developer's shell must not send the test's SMS or pushes.
   const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^(TWILIO_|FCM_)/.test(key)));
-  const child = spawn(process.execPath, [path.resolve(__dirname, '../../bin/tidings.cjs'), 'demo', '--once', '--events', '150', '--users', '20', '--port', '0'], {
+  const child = spawn(process.execPath, [path.resolve(__dirname, '../../bin/tidings.cjs'), 'demo', '--once', '--events', '150', '--users', '20', '--port', '0', '--otel-console'], {
     env: { ...env, DATABASE_URL: ctx.databaseUrl, TIDINGS_TOPIC_PREFIX: `${ctx.id}.`, SMTP_URL: ctx.mail.url, LOG_LEVEL: 'error' },
     // Its own process group, so the test can tell whether anything it started outlives it.
     detached: true,
@@ -80,13 +81,7 @@ describe('npm start -- --once (tidings demo)', () => {
   }, EXIT_TIMEOUT_MS + 30_000);
 
   afterAll(async () => {
-    if (ctx) {
-      const admin = ctx.platform.kafka.admin();
-      await admin.connect();
-      const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(`${ctx.id}.`));
-      await admin.deleteGroups(groups).catch(() => undefined);
-      await admin.disconnect();
-    }
+    if (ctx) await deleteTestGroups(ctx);
     await ctx?.dispose();
   });
 
@@ -121,6 +116,13 @@ describe('npm start -- --once (tidings demo)', () => {
     expect(Number(match![1])).toBeGreaterThan(0);
     expect(match![1]).toBe(match![2]);
     expect(run.output).toMatch(/audit log: 150 of 150 events appended; hash chain verified \(150 rows\)/);
+  });
+
+  it('with --otel-console, prints the trace of one payment: its send, each group\'s process span, and the notification group\'s provider calls beneath it', () => {
+    const tree = /trace [0-9a-f]{32} of [0-9a-f-]{36}:\n((?:.*\n)*?).*✓ stopped/.exec(run.output)?.[1] ?? '';
+    expect(tree).toMatch(new RegExp(`\\] +send ${ctx.id}\\.payment\\.events {2}tidings-demo {2}[\\d.]+ ms`));
+    for (const group of ['notification', 'scheduler', 'audit', 'analytics']) expect(tree).toMatch(new RegExp(`[├└]─ process ${ctx.id}\\.payment\\.events \\[${ctx.id}\\.tidings\\.${group}\\]`));
+    expect(tree).toMatch(/│? {2}[├└]─ smtp send \[smtp-primary\] {2}tidings-demo {2}[\d.]+ ms/);
   });
 
   it("answers over the HTTP API for a sample user, with that user's token", () => {

@@ -1,4 +1,4 @@
-import { readinessCheck } from '../readiness';
+import { readinessCheck, readinessResponse } from '../readiness';
 import { route, type Route, type RouteDeps } from '../route';
 
 /** Liveness (the process serves HTTP) and readiness (PostgreSQL, Kafka and the registry answer). */
@@ -23,12 +23,9 @@ export function healthRoutes({ db, platform, logger }: RouteDeps): Route[] {
       tag: 'health',
       summary: 'Readiness: PostgreSQL, Kafka and the schema registry each answer within 3 s',
       access: { kind: 'public' },
-      ok: '`{status: "ready", checks: {postgres: {ok, ms}, kafka: {ok, ms}, registry: {ok, ms}}}`',
-      otherResponses: { 503: 'A dependency did not answer: `{status: "not_ready", checks}` names it, with the reason.' },
-      async handle() {
-        const { ready, checks } = await readiness();
-        return { status: ready ? 200 : 503, body: { status: ready ? 'ready' : 'not_ready', checks } };
-      },
+      ok: '`{status: "ready", ready: true, checks: {postgres: {ok, ms}, kafka: {ok, ms}, registry: {ok, ms}}}`',
+      otherResponses: { 503: 'A dependency did not answer: `{status: "not_ready", ready: false, checks}` names it, with the reason.' },
+      handle: async () => readinessResponse(await readiness()),
     }),
   ];
 }

@@ -9,6 +9,7 @@ import { deliveryRoutes } from './deliveries';
 import { deviceRoutes } from './devices';
 import { healthRoutes } from './health';
 import { inAppRoutes } from './in-app';
+import { metricsRoutes } from './metrics';
 import { operationsRoutes } from './operations';
 import { operatorActionRoutes } from './operator-actions';
 import { preferenceRoutes } from './preferences';
@@ -23,6 +24,7 @@ import { replayRoutes } from './replays';
 export function apiRoutes(deps: RouteDeps): Route[] {
   const routes = [
     ...healthRoutes(deps),
+    ...metricsRoutes(deps),
     ...inAppRoutes(deps),
     ...preferenceRoutes(deps),
     ...deviceRoutes(deps),

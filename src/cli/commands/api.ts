@@ -16,7 +16,7 @@ interface ApiCommandOptions {
 export function registerApiCommand(program: Command): void {
   program
     .command('api')
-    .description('serve the HTTP API until SIGTERM/SIGINT: end-user endpoints (in-app inbox, preferences and quiet hours, push devices) with per-user tokens, admin endpoints with API keys, /healthz, /readyz and /openapi.json')
+    .description('serve the HTTP API until SIGTERM/SIGINT: end-user endpoints (in-app inbox, preferences and quiet hours, push devices) with per-user tokens, admin endpoints with API keys, /healthz, /readyz, /metrics (Prometheus) and /openapi.json')
     .option('--port <port>', 'TCP port to listen on', '3000')
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--insecure-no-user-auth', 'serve /users/:userId/… to anyone, without user tokens (a local demo only; admin endpoints still need an API key)')
@@ -27,7 +27,7 @@ Authentication:
   /users/:userId/…  the user's token, "Authorization: Bearer <userId>.<hmac>" or "X-Tidings-User-Token: <userId>.<hmac>",
                     hmac = hex HMAC-SHA256 of the user id with TIDINGS_USER_TOKEN_SECRET (required); or an API key with scope operate
   /admin/…          "Authorization: Bearer tdk_…", an API key from \`tidings apikeys create\` (scopes read < operate < admin)
-  /healthz, /readyz, /openapi.json   no authentication
+  /healthz, /readyz, /metrics, /openapi.json   no authentication (/metrics: process metrics and the outbox backlog)
 
 Examples:
   $ export TIDINGS_USER_TOKEN_SECRET=$(openssl rand -hex 32)

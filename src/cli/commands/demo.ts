@@ -15,6 +15,7 @@ import { createDb, ensureDatabase, migrateLatest } from '../../db/database';
 import type { LocalFcm } from '../../dev/local-fcm';
 import type { LocalTwilio } from '../../dev/local-twilio';
 import { devModules } from '../dev-modules';
+import { startWorkerEndpoints, type WorkerEndpoints } from '../worker-endpoints';
 import { ConfigError } from '../../errors';
 import { parsePort } from '../parse-options';
 import { getEventDefinition, listEventDefinitions } from '../../events/catalog';
@@ -24,6 +25,8 @@ import { eventTopicSpecs, ensureTopics } from '../../kafka/topics';
 import { CHANNELS } from '../../notifications/channels/channel';
 import { PreferenceStore } from '../../notifications/preferences';
 import { DEVICE_PLATFORMS, DeviceTokens } from '../../notifications/providers/device-tokens';
+import { formatTraceTree } from '../../observability/console-trace';
+import { currentTelemetry } from '../../observability/telemetry-sdk';
 import { Platform } from '../../platform';
 import type { Publisher } from '../../producer/publisher';
 
@@ -33,6 +36,8 @@ interface DemoOptions {
   port: string;
   once?: boolean;
   realProviders?: boolean;
+  otelConsole?: boolean;
+  metricsPort?: string;
 }
 
 /** Dealt to the sample users in turn: French ones get the `fr` templates (fr-CA through its fallback to fr). */
@@ -41,6 +46,8 @@ const DEMO_LOCALES = ['en-US', 'fr-FR', 'en-GB', 'fr-CA'] as const;
 const LOCAL_SMS_SENDER = '+15555550100';
 const BURST_TIMEOUT_MS = 120_000;
 const STREAM_EVENTS_PER_SECOND = 5;
+/** The demo's /metrics port unless --metrics-port says otherwise (the port OpenTelemetry's Prometheus exporter uses by default). */
+const DEMO_METRICS_PORT = 9464;
 
 /**
  * `npm start`: the whole platform locally with sample traffic. Brings the stack up, migrates,
@@ -55,7 +62,9 @@ export function registerDemoCommand(program: Command): void {
     .option('--events <n>', 'events in the first burst', '300')
     .option('--users <n>', 'distinct users in the sample traffic', '40')
     .option('--port <port>', 'port of the HTTP API (0 picks a free one)', '3000')
+    .option('--metrics-port <port>', `port of /metrics, /healthz and /readyz (default ${DEMO_METRICS_PORT}, or a free one when that is taken)`)
     .option('--once', 'exit after the first burst is processed and summarised')
+    .option('--otel-console', 'after the burst, print the OpenTelemetry trace of one event as a tree (spans kept in memory, no collector needed)')
     .option('--real-providers', 'send SMS and push through the TWILIO_* / FCM_* accounts set in the environment instead of local endpoints (the sample phone numbers and tokens are fictional, but real accounts would be charged)')
     .action(async (opts: DemoOptions) => runDemo(opts));
 }
@@ -94,6 +103,8 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     say(`✓ consumer groups running: ${Object.values(groups).map((g) => g.runtime.groupId).join(', ')}`);
     const api = await startApi(platform, port, running);
     say(`✓ HTTP API on ${api.url}`);
+    const metrics = await startMetrics(platform, groups, opts.metricsPort, running);
+    say(`✓ Prometheus metrics on ${metrics.url}/metrics (probes: /healthz, /readyz)`);
 
     const publisher = platform.createPublisher();
     running.add(() => publisher.disconnect());
@@ -110,6 +121,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     const user = userToShow(burst, sample.smsOptIns);
     say(`  ${await apiCheck(api, user)}`);
     if (!process.env.SMTP_URL) say(`  mail saved in ${stack.mailDir}`);
+    if (opts.otelConsole) for (const line of await traceOf(platform, burst, user, groups)) say(`  ${line}`);
 
     if (opts.once) return;
     say(`try the API (up until Ctrl-C):`);
@@ -257,6 +269,21 @@ async function startGroups(platform: Platform, running: Running): Promise<Groups
   return { notification, scheduler, audit, analytics };
 }
 
+/** The consumer groups' metrics (lag included) and probes, as `tidings run --metrics-port` serves them. */
+async function startMetrics(platform: Platform, groups: Groups, requested: string | undefined, running: Running): Promise<WorkerEndpoints> {
+  const runtimes = Object.values(groups).map((g) => g.runtime);
+  const start = (port: number): Promise<WorkerEndpoints> =>
+    startWorkerEndpoints({ platform, port, portSetting: '--metrics-port', joined: () => runtimes.every((r) => r.joined), logger: platform.logger });
+  // The usual port taken (another demo, an exporter): any free one will do, the line printed says which.
+  const endpoints = await start(requested === undefined ? DEMO_METRICS_PORT : parsePort(requested, '--metrics-port')).catch((error: unknown) => {
+    if (requested === undefined && error instanceof ConfigError) return start(0);
+    throw error;
+  });
+  running.add(() => endpoints.close());
+  endpoints.exportLag(runtimes.map((r) => r.groupId));
+  return endpoints;
+}
+
 /** The demo's API, and the tokens of its sample users (what a real service's sign-in would hand to their apps). */
 interface DemoApi extends ApiServer {
   userToken(userId: string): string;
@@ -372,6 +399,29 @@ async function summarizeBurst(platform: Platform, burst: TypedEvent[], local: Lo
 function userToShow(burst: TypedEvent[], smsOptIns: Set<string>): string {
   const payers = burst.filter((e) => e.type === 'PAYMENT_SUCCEEDED').map((e) => e.event.user_id);
   return payers.find((u) => smsOptIns.has(u)) ?? payers[0] ?? burst[0]?.event.user_id ?? 'usr_000001';
+}
+
+/**
+ * `--otel-console`: the trace of one of `user`'s payments (else the burst's first event) from
+ * the spans this process kept, once every group's process span of it has ended.
+ */
+async function traceOf(platform: Platform, burst: TypedEvent[], user: string, groups: Groups): Promise<string[]> {
+  const capture = currentTelemetry()?.capture;
+  const shown = burst.find((e) => e.type === 'PAYMENT_SUCCEEDED' && e.event.user_id === user) ?? burst[0];
+  if (!capture || !shown) return ['no trace recorded'];
+  const { event } = shown;
+  const topic = platform.topics[getEventDefinition(shown.type).domain];
+  const readers = Object.values(groups).filter((g) => g.runtime.topology.sources.includes(topic)).length;
+  let spans: ReturnType<typeof capture.trace> = [];
+  const { waitUntil } = devModules.backgroundProcess();
+  const complete = async (): Promise<boolean> => {
+    const traceId = capture.traceOfEvent(event.event_id);
+    spans = traceId ? capture.trace(traceId) : [];
+    return spans.filter((s) => s.name.startsWith('process ')).length >= readers;
+  };
+  // A group's process span ends just after its chunk's commit, which the summary may have overtaken.
+  await waitUntil('the trace of one event', complete, { timeoutMs: 10_000, intervalMs: 50 }).catch(() => undefined);
+  return [`trace ${spans[0]?.spanContext().traceId ?? '(none)'} of ${event.event_id}:`, ...formatTraceTree(spans)];
 }
 
 /** Asks the running API what a user sees, so the summary shows the API answering. */

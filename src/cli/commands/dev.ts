@@ -5,7 +5,7 @@ import { devModules } from '../dev-modules';
 const localStack = (options: StackOptions = {}): LocalStack => new (devModules.stack().LocalStack)(options);
 
 export function registerDevCommands(program: Command): void {
-  const dev = program.command('dev').description('the local stack (Kafka, schema registry, SMTP catcher) without Docker');
+  const dev = program.command('dev').description('the local stack (Kafka, schema registry, SMTP catcher and, when none answers, PostgreSQL) without Docker');
 
   dev
     .command('up')

@@ -7,14 +7,19 @@ import { startOutboxRelay } from '../../../consumers/outbox-relay';
 import { startScheduler } from '../../../consumers/scheduler';
 import { parseDuration, parseDurations } from '../../config/duration';
 import { readEnv, resolveEndpoints } from '../../config/env';
+import type { ConsumerRuntime } from '../../consumer/consumer-runtime';
 import { DEFAULT_RETRY_DELAYS_MS } from '../../consumer/retry-topology';
 import { ConfigError } from '../../errors';
 import type { LaneName } from '../../notifications/routing';
-import { createLogger } from '../../observability/logger';
+import { createLogger, type Logger } from '../../observability/logger';
+import type { MetricsRefresher } from '../../observability/metrics';
+import { outboxGauges } from '../../outbox/outbox-metrics';
 import { Platform } from '../../platform';
 import { checkInboxRetention } from '../../retention/inbox-retention';
 import { Pruner } from '../../retention/pruner';
-import { retentionOptionsFromEnv, retentionSettings } from '../../retention/retention-options';
+import { retentionOptionsFromEnv, retentionSettings, type RetentionOptionsInput } from '../../retention/retention-options';
+import { parsePort } from '../parse-options';
+import { startWorkerEndpoints, type WorkerEndpoints } from '../worker-endpoints';
 
 /** A started group as `run` sees it: something to stop, and numbers to log when it has. */
 interface RunningGroup {
@@ -22,6 +27,12 @@ interface RunningGroup {
   stats(): object;
   /** The Kafka consumer group whose inbox rows this worker prunes; none for the outbox relay. */
   inboxGroup?: string;
+  /** Readiness: the group has joined (the outbox relay: it has started). */
+  joined(): boolean;
+  /** The consumer groups whose lag the worker exports; none for the outbox relay. */
+  groupIds: string[];
+  /** Gauges read at each scrape (the outbox relay's backlog). */
+  refreshers?: MetricsRefresher[];
 }
 
 interface RunOptions {
@@ -30,6 +41,7 @@ interface RunOptions {
   topicPrefix?: string;
   retryDelays?: string;
   sessionTimeout?: string;
+  metricsPort?: string;
 }
 
 const GROUPS: Record<string, (platform: Platform, options: RunOptions) => Promise<RunningGroup>> = {
@@ -40,23 +52,40 @@ const GROUPS: Record<string, (platform: Platform, options: RunOptions) => Promis
       retryDelaysMs: options.retryDelays === undefined ? undefined : parseDurations(options.retryDelays, '--retry-delays'),
       sessionTimeoutMs: options.sessionTimeout === undefined ? undefined : parseDuration(options.sessionTimeout, '--session-timeout'),
     });
-    return { stop: () => consumer.stop(), stats: () => ({ group: consumer.runtime.groupId, ...consumer.runtime.stats }), inboxGroup: consumer.runtime.groupId };
+    return { ...runtimeParts(consumer.runtime), stop: () => consumer.stop(), stats: () => ({ group: consumer.runtime.groupId, ...consumer.runtime.stats }) };
   },
   'outbox-relay': async (platform) => {
     const relay = await startOutboxRelay(platform);
-    return { stop: () => relay.stop(), stats: () => relay.stats };
+    let running = true;
+    return {
+      stop: () => {
+        running = false;
+        return relay.stop();
+      },
+      stats: () => relay.stats,
+      joined: () => running,
+      groupIds: [],
+      refreshers: [outboxGauges(platform.db, createLogger('outbox-relay'))],
+    };
   },
   audit: async (platform, options) => {
     const consumer = await startAuditConsumer(platform, { groupId: options.groupId, sessionTimeoutMs: options.sessionTimeout === undefined ? undefined : parseDuration(options.sessionTimeout, '--session-timeout') });
-    return { stop: () => consumer.stop(), stats: () => ({ group: consumer.runtime.groupId, ...consumer.runtime.stats, ...consumer.handler.stats }), inboxGroup: consumer.runtime.groupId };
+    return { ...runtimeParts(consumer.runtime), stop: () => consumer.stop(), stats: () => ({ group: consumer.runtime.groupId, ...consumer.runtime.stats, ...consumer.handler.stats }) };
   },
   analytics: async (platform, options) => {
     const consumer = await startAnalyticsConsumer(platform, { groupId: options.groupId, sessionTimeoutMs: options.sessionTimeout === undefined ? undefined : parseDuration(options.sessionTimeout, '--session-timeout') });
-    return { stop: () => consumer.stop(), stats: () => ({ group: consumer.runtime.groupId, ...consumer.runtime.stats }), inboxGroup: consumer.runtime.groupId };
+    return { ...runtimeParts(consumer.runtime), stop: () => consumer.stop(), stats: () => ({ group: consumer.runtime.groupId, ...consumer.runtime.stats }) };
   },
   'dlq-index': async (platform, options) => {
     const index = await startDeadLetterIndex(platform, { groupId: options.groupId, sessionTimeoutMs: options.sessionTimeout === undefined ? undefined : parseDuration(options.sessionTimeout, '--session-timeout') });
-    return { stop: () => index.stop(), stats: () => ({ group: index.groupId, topics: index.topics, ...index.runtime?.stats, ...index.handler.stats }), inboxGroup: index.groupId };
+    return {
+      stop: () => index.stop(),
+      stats: () => ({ group: index.groupId, topics: index.topics, ...index.runtime?.stats, ...index.handler.stats }),
+      inboxGroup: index.groupId,
+      // No DLQ topic yet: nothing to join, and nothing to wait for.
+      joined: () => index.runtime?.joined ?? index.topics.length === 0,
+      groupIds: [index.groupId],
+    };
   },
   scheduler: async (platform, options) => {
     const scheduler = await startScheduler(platform, {
@@ -65,12 +94,17 @@ const GROUPS: Record<string, (platform: Platform, options: RunOptions) => Promis
       sessionTimeoutMs: options.sessionTimeout === undefined ? undefined : parseDuration(options.sessionTimeout, '--session-timeout'),
     });
     return {
+      ...runtimeParts(scheduler.runtime),
       stop: () => scheduler.stop(),
       stats: () => ({ group: scheduler.runtime.groupId, ...scheduler.runtime.stats, dispatcher: scheduler.dispatcher.stats }),
-      inboxGroup: scheduler.runtime.groupId,
     };
   },
 };
+
+/** What every group on one consumer runtime reports the same way. */
+function runtimeParts(runtime: ConsumerRuntime): Pick<RunningGroup, 'inboxGroup' | 'joined' | 'groupIds'> {
+  return { inboxGroup: runtime.groupId, joined: () => runtime.joined, groupIds: [runtime.groupId] };
+}
 
 /**
  * The groups that keep an inbox: the topics their events come from, and whether they take
@@ -95,6 +129,7 @@ export function registerRunCommand(program: Command): void {
     .option('--topic-prefix <prefix>', 'prefix of every topic name (overrides TIDINGS_TOPIC_PREFIX)')
     .option('--retry-delays <list>', 'delay of each retry tier, e.g. 10s,1m,10m,1h (the default)')
     .option('--session-timeout <duration>', 'how long the broker waits for a silent instance, e.g. 30s (the default)')
+    .option('--metrics-port <port>', 'serve GET /metrics (Prometheus), /healthz and /readyz on this port, on every interface (overrides TIDINGS_METRICS_PORT; default: not served)')
     .addHelpText(
       'after',
       `
@@ -102,8 +137,14 @@ Every worker also prunes the operational tables past their retention (TIDINGS_RE
 \`tidings prune --help\`), and refuses to start when TIDINGS_RETENTION_INBOX is shorter than the
 source topics' retention plus the retry tiers.
 
-Example:
-  $ tidings run notification --retry-delays 5s,30s,5m`,
+With --metrics-port (or TIDINGS_METRICS_PORT): /metrics has the group's counters, its lag read
+from the broker every TIDINGS_LAG_METRICS_INTERVAL (default 15s), and the outbox relay's backlog;
+/healthz is 200 while the process answers; /readyz is 200 once PostgreSQL, a Kafka broker and the
+registry answer and the group has joined, else 503 with {ready: false, checks} naming what is not.
+
+Examples:
+  $ tidings run notification --retry-delays 5s,30s,5m
+  $ tidings run notification --metrics-port 9464       then: curl localhost:9464/readyz`,
     )
     .action(async (group: string, options: RunOptions) => {
       const start = GROUPS[group];
@@ -111,43 +152,76 @@ Example:
       const logger = createLogger(`run:${group}`);
       // The flag overrides the env var and goes through the same validation.
       const env = readEnv(options.topicPrefix === undefined ? process.env : { ...process.env, TIDINGS_TOPIC_PREFIX: options.topicPrefix });
+      const metricsPort = options.metricsPort === undefined ? env.TIDINGS_METRICS_PORT : parsePort(options.metricsPort, '--metrics-port');
+      const lagInterval = env.TIDINGS_LAG_METRICS_INTERVAL === undefined ? undefined : parseDuration(env.TIDINGS_LAG_METRICS_INTERVAL, 'TIDINGS_LAG_METRICS_INTERVAL');
       const platform = new Platform({ clientId: `tidings-${group}`, endpoints: resolveEndpoints(env) });
       const retention = retentionOptionsFromEnv(env);
       // A bad retention option, or inbox rows that would not outlive the records, stop the start before any event is read.
       const settings = retentionSettings(retention);
-      const inbox = INBOX_SOURCES[group];
-      const pruneInbox =
-        inbox !== undefined &&
-        (await checkInboxRetention(
-          platform.kafka,
-          inbox.sources(platform),
-          inbox.retryDelaysFlag && options.retryDelays !== undefined ? parseDurations(options.retryDelays, '--retry-delays') : DEFAULT_RETRY_DELAYS_MS,
-          settings,
-          logger,
-        ));
-      const running = await start(platform, options);
-      const pruner = new Pruner({
-        ...retention,
-        db: platform.db,
-        inbox: pruneInbox && running.inboxGroup !== undefined ? [running.inboxGroup] : 'none',
-        logger: createLogger(`retention:${group}`),
-      });
-      pruner.start();
-      logger.info(running.stats(), 'running');
-      await new Promise<void>((resolve) => {
-        const shutdown = (signal: string): void => {
-          logger.info({ signal }, 'stopping: finishing the work in progress');
-          void pruner
-            .stop()
-            .then(() => running.stop())
-            .then(() => platform.close())
-            .finally(resolve);
-        };
-        process.once('SIGTERM', () => shutdown('SIGTERM'));
-        process.once('SIGINT', () => shutdown('SIGINT'));
-      });
-      logger.info(running.stats(), 'stopped');
+      let running: RunningGroup | undefined;
+      // Up before the group starts: /healthz answers during a slow start, /readyz says what it waits for.
+      const endpoints =
+        metricsPort === undefined
+          ? undefined
+          : await startWorkerEndpoints({
+              platform,
+              port: metricsPort,
+              portSetting: options.metricsPort === undefined ? 'TIDINGS_METRICS_PORT' : '--metrics-port',
+              joined: () => running?.joined() ?? false,
+              logger,
+            });
+      if (endpoints) logger.info({ url: `${endpoints.url}/metrics` }, 'serving /metrics, /healthz and /readyz');
+      try {
+        const inbox = INBOX_SOURCES[group];
+        const pruneInbox =
+          inbox !== undefined &&
+          (await checkInboxRetention(
+            platform.kafka,
+            inbox.sources(platform),
+            inbox.retryDelaysFlag && options.retryDelays !== undefined ? parseDurations(options.retryDelays, '--retry-delays') : DEFAULT_RETRY_DELAYS_MS,
+            settings,
+            logger,
+          ));
+        running = await start(platform, options);
+        await runUntilSignalled(running, { platform, endpoints, lagInterval, group, pruneInbox, retention, logger });
+      } finally {
+        await endpoints?.close();
+      }
     });
+}
+
+/**
+ * Exports the group's metrics, prunes the operational tables, and waits for SIGTERM/SIGINT;
+ * then stops the pruner, the group and the connections (the metrics server is closed last, by the caller).
+ */
+async function runUntilSignalled(
+  running: RunningGroup,
+  context: { platform: Platform; endpoints: WorkerEndpoints | undefined; lagInterval: number | undefined; group: string; pruneInbox: boolean; retention: RetentionOptionsInput; logger: Logger },
+): Promise<void> {
+  const { platform, endpoints, group, logger } = context;
+  for (const refresher of running.refreshers ?? []) endpoints?.refreshOnScrape(refresher);
+  endpoints?.exportLag(running.groupIds, context.lagInterval);
+  const pruner = new Pruner({
+    ...context.retention,
+    db: platform.db,
+    inbox: context.pruneInbox && running.inboxGroup !== undefined ? [running.inboxGroup] : 'none',
+    logger: createLogger(`retention:${group}`),
+  });
+  pruner.start();
+  logger.info(running.stats(), 'running');
+  await new Promise<void>((resolve) => {
+    const shutdown = (signal: string): void => {
+      logger.info({ signal }, 'stopping: finishing the work in progress');
+      void pruner
+        .stop()
+        .then(() => running.stop())
+        .then(() => platform.close())
+        .finally(resolve);
+    };
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+    process.once('SIGINT', () => shutdown('SIGINT'));
+  });
+  logger.info(running.stats(), 'stopped');
 }
 
 function parseLane(value: string | undefined): LaneName | undefined {

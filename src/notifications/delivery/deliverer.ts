@@ -5,12 +5,15 @@ import { RecipientUnreachableError, TidingsError, describe } from '../../errors'
 import type { EventMap, EventType } from '../../events/generated';
 import { faultPoint } from '../../observability/fault-injection';
 import type { Logger } from '../../observability/logger';
+import { inEventContext } from '../../observability/tracing';
 import { RetryAbortedError, retry, sleep } from '../../retry/retry';
 import type { ChannelName } from '../channels/channel';
 import type { ChannelSender } from '../channels/channel-sender';
+import type { FailoverResult } from '../providers/failover';
 import { inQuietHours, quietHoursEnd, type PreferenceStore, type UserPreferences } from '../preferences';
 import type { RateLimiter } from '../rate-limiter';
 import { routeOf } from '../routing';
+import { countDelivery, observeAcceptance } from './delivery-metrics';
 import { Lease, SendHeldBackError } from './lease';
 import { ClaimLostError, type Claim, type ClaimedRow, type LedgerClaims } from './ledger-claims';
 import type { MessageRenderer } from './message-renderer';
@@ -103,15 +106,18 @@ export class Deliverer {
     for (const row of rows) this.inFlight.add(row.id);
     const settled = await Promise.allSettled(
       rows.map((row) =>
-        limit(async () => {
-          const event = events.get(row.event_id) as EventRecord;
-          try {
-            return { eventId: row.event_id, error: await this.deliverRow(row, event, prefs.get(String(event.payload.user_id)), claim, lease) };
-          } finally {
-            this.inFlight.delete(row.id);
-            lease.release(row.id);
-          }
-        }),
+        // In its event's trace context, so the provider's span is a child of the event's process span.
+        limit(() =>
+          inEventContext(row.event_id, async () => {
+            const event = events.get(row.event_id) as EventRecord;
+            try {
+              return { eventId: row.event_id, error: await this.deliverRow(row, event, prefs.get(String(event.payload.user_id)), claim, lease) };
+            } finally {
+              this.inFlight.delete(row.id);
+              lease.release(row.id);
+            }
+          }),
+        ),
       ),
     );
     const errors = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as unknown] : []));
@@ -126,20 +132,20 @@ export class Deliverer {
   private async deliverRow(row: ClaimedRow, event: EventRecord, prefs: UserPreferences | undefined, claim: Claim, lease: Lease): Promise<unknown> {
     const { ledger, stats } = this.options;
     const sender = this.options.channels[row.channel];
-    if (!sender) return this.record(ledger.finish(row, claim, 'suppressed', { reason: 'channel_disabled' }), 'suppressed');
+    if (!sender) return this.record(ledger.finish(row, claim, 'suppressed', { reason: 'channel_disabled' }), row.channel, 'suppressed');
     const route = routeOf(event.type);
     let message;
     try {
       message = this.options.renderer.render(row, event);
     } catch (error) {
-      await this.record(ledger.finish(row, claim, 'failed', { reason: 'template', error }), 'failed');
+      await this.record(ledger.finish(row, claim, 'failed', { reason: 'template', error }), row.channel, 'failed');
       return error;
     }
     const now = this.options.now();
     // Quiet hours hold back non-urgent messages on intrusive channels until they are over.
     if (route.priority !== 'high' && (row.channel === 'sms' || row.channel === 'push') && prefs?.quietHours && inQuietHours(prefs.quietHours, now)) {
       const { templateVersion, ...stored } = message;
-      return this.record(ledger.finish(row, claim, 'deferred', { reason: 'quiet_hours', notBefore: quietHoursEnd(prefs.quietHours, now), message: stored, templateVersion }), 'deferred');
+      return this.record(ledger.finish(row, claim, 'deferred', { reason: 'quiet_hours', notBefore: quietHoursEnd(prefs.quietHours, now), message: stored, templateVersion }), row.channel, 'deferred');
     }
     const limiter = this.options.rateLimiter;
     if (limiter && row.user_id && row.rate_limit === null && limiter.limitOf(row.channel)) {
@@ -148,7 +154,7 @@ export class Deliverer {
         stats.claimsLost++;
         throw new ClaimLostError(row.id);
       }
-      if (decision === 'limited') return this.record(ledger.finish(row, claim, 'suppressed', { reason: 'rate_limited', templateVersion: message.templateVersion }), 'suppressed');
+      if (decision === 'limited') return this.record(ledger.finish(row, claim, 'suppressed', { reason: 'rate_limited', templateVersion: message.templateVersion }), row.channel, 'suppressed');
     }
     // Shutting down: a send not yet started is left claimed for the next owner.
     if (this.options.signal.aborted) throw new RetryAbortedError('notification delivery');
@@ -158,17 +164,17 @@ export class Deliverer {
     if (result.receipt) {
       faultPoint('notification.after-provider-accepted');
       const outcome = { provider: result.provider, providerMessageId: result.receipt.providerMessageId, templateVersion: message.templateVersion };
-      await this.untilRecorded(() => ledger.finish(row, claim, 'sent', outcome, result.attempts));
+      await this.untilRecorded(() => ledger.finish(row, claim, 'sent', outcome, result.attempts), { event, channel: row.channel, result });
       return undefined;
     }
     const error = result.error;
     if (error instanceof RecipientUnreachableError) {
       // A dead address is the user's state, not the event's fault: record it, try the fallback.
-      await this.record(ledger.finish(row, claim, 'failed', { reason: 'unreachable', error, templateVersion: message.templateVersion }, result.attempts), 'failed');
+      await this.record(ledger.finish(row, claim, 'failed', { reason: 'unreachable', error, templateVersion: message.templateVersion }, result.attempts), row.channel, 'failed', result);
       return this.fallback(row, event, claim, lease);
     }
     const retriable = !(error instanceof TidingsError) || error.retriable;
-    await this.record(ledger.finish(row, claim, retriable ? 'pending' : 'failed', { error, templateVersion: message.templateVersion }, result.attempts), retriable ? undefined : 'failed');
+    await this.record(ledger.finish(row, claim, retriable ? 'pending' : 'failed', { error, templateVersion: message.templateVersion }, result.attempts), row.channel, 'failed', result, !retriable);
     this.options.logger.warn({ eventId: row.event_id, channel: row.channel, error: describe(error) }, 'notification not sent');
     return error;
   }
@@ -178,7 +184,8 @@ export class Deliverer {
    * (unlike a crash) does not turn into a second send. Shutdown ends the wait: the row stays
    * `sending` and the next owner sends it again after the lease (the documented duplicate window).
    */
-  private async untilRecorded(write: () => Promise<boolean>): Promise<void> {
+  private async untilRecorded(write: () => Promise<boolean>, sent: { event: EventRecord; channel: ChannelName; result: FailoverResult }): Promise<void> {
+    observeAcceptance(sent.event, sent.channel, Date.now());
     const recorded = await retry(write, {
       what: 'recording a sent notification',
       initialMs: 200,
@@ -191,11 +198,19 @@ export class Deliverer {
       },
     });
     this.ledgerUnreachable = false;
-    if (recorded) this.options.stats.sent++;
+    if (!recorded) return;
+    this.options.stats.sent++;
+    countDelivery(sent.channel, 'sent', sent.result);
   }
 
-  private async record(finish: Promise<boolean>, counter: 'suppressed' | 'deferred' | 'failed' | undefined): Promise<undefined> {
-    if ((await finish) && counter) this.options.stats[counter]++;
+  /**
+   * Counts a row's outcome once the ledger has it: in the metrics always (a retriable failure
+   * too), in `stats` when it is `final` (a retriable failure's row goes back to `pending`).
+   */
+  private async record(finish: Promise<boolean>, channel: ChannelName, status: 'suppressed' | 'deferred' | 'failed', result?: FailoverResult, final = true): Promise<undefined> {
+    if (!(await finish)) return undefined;
+    if (final) this.options.stats[status]++;
+    countDelivery(channel, status, result);
     return undefined;
   }
 

@@ -1,8 +1,12 @@
 import { z } from 'zod';
 import { parseOptions } from '../../config/options';
 import { ProviderError, TidingsError } from '../../errors';
+import { circuitBreakerState } from '../../observability/metrics';
 
 export type CircuitState = 'closed' | 'open' | 'half_open';
+
+/** `tidings_circuit_breaker_state`'s value of each state. */
+const STATE_VALUE: Record<CircuitState, number> = { closed: 0, half_open: 1, open: 2 };
 
 export interface CircuitBreakerOptions {
   /** Consecutive failures that open the circuit. Default 5. */
@@ -71,6 +75,7 @@ export class CircuitBreaker {
     this.cooldownMs = parsed.data.cooldownMs;
     this.now = parsed.data.now;
     this.isFailure = parsed.data.isFailure ?? isProviderFailure;
+    circuitBreakerState.set({ provider: name }, STATE_VALUE.closed);
   }
 
   /** The state as of now: an open circuit whose cool-down has passed reads as half-open. */
@@ -92,7 +97,7 @@ export class CircuitBreaker {
     const state = this.state;
     if (state === 'closed') return true;
     if (state === 'open' || this.trialInFlight) return false;
-    this.current = 'half_open';
+    this.moveTo('half_open');
     this.trialInFlight = true;
     return true;
   }
@@ -102,15 +107,24 @@ export class CircuitBreaker {
     const failed = !outcome.ok && this.isFailure(outcome.error);
     this.trialInFlight = false;
     if (!failed) {
-      this.current = 'closed';
+      this.moveTo('closed');
       this.consecutiveFailures = 0;
       return;
     }
     this.consecutiveFailures += 1;
     if (this.current === 'half_open' || this.consecutiveFailures >= this.failureThreshold) {
-      this.current = 'open';
+      this.moveTo('open');
       this.openedAt = this.now();
     }
+  }
+
+  /**
+   * The gauge follows the transitions (a call, not a clock): an open circuit whose cool-down has
+   * passed reads 2 until its trial call is let through.
+   */
+  private moveTo(state: CircuitState): void {
+    if (state !== this.current) circuitBreakerState.set({ provider: this.name }, STATE_VALUE[state]);
+    this.current = state;
   }
 
   /** Runs `call` through the breaker; throws CircuitOpenError without calling when refused. */

@@ -7,6 +7,7 @@ import { getMessaging, type Messaging } from 'firebase-admin/messaging';
 import { z } from 'zod';
 import { parseOptions } from '../../config/options';
 import { ConfigError, ProviderError, RecipientUnreachableError, describe } from '../../errors';
+import { ATTR, inClientSpan } from '../../observability/tracing';
 import type { ChannelName, OutboundMessage, Provider, ProviderReceipt } from '../channels/channel';
 import { HostRedirectAgent } from './host-redirect-agent';
 
@@ -108,19 +109,22 @@ export class FcmPushProvider implements Provider {
   }
 
   async send(message: OutboundMessage): Promise<ProviderReceipt> {
-    try {
-      const id = await this.messaging.send({
-        token: message.recipient,
-        notification: { title: message.title, body: message.text },
-        data: message.data,
-        // FCM has no idempotency key; collapse/tag keep a re-sent copy from showing twice.
-        android: { collapseKey: message.idempotencyKey },
-        apns: { headers: { 'apns-collapse-id': message.idempotencyKey.slice(0, 64) } },
-      });
-      return { providerMessageId: id };
-    } catch (error) {
-      throw this.classify(error, message.recipient);
-    }
+    return inClientSpan('push send', { [ATTR.channel]: 'push', [ATTR.provider]: this.name }, async (span) => {
+      try {
+        const id = await this.messaging.send({
+          token: message.recipient,
+          notification: { title: message.title, body: message.text },
+          data: message.data,
+          // FCM has no idempotency key; collapse/tag keep a re-sent copy from showing twice.
+          android: { collapseKey: message.idempotencyKey },
+          apns: { headers: { 'apns-collapse-id': message.idempotencyKey.slice(0, 64) } },
+        });
+        span.setAttribute(ATTR.providerMessageId, id);
+        return { providerMessageId: id };
+      } catch (error) {
+        throw this.classify(error, message.recipient);
+      }
+    });
   }
 
   async close(): Promise<void> {

@@ -2,6 +2,7 @@ import nodemailer, { type Transporter } from 'nodemailer';
 import { z } from 'zod';
 import { durationMs, parseOptions } from '../../config/options';
 import { ProviderError, describe } from '../../errors';
+import { ATTR, inClientSpan } from '../../observability/tracing';
 import type { ChannelName, OutboundMessage, Provider, ProviderReceipt } from '../channels/channel';
 
 export interface SmtpProviderOptions {
@@ -56,24 +57,32 @@ export class SmtpProvider implements Provider {
   }
 
   async send(message: OutboundMessage): Promise<ProviderReceipt> {
-    const key = message.idempotencyKey;
-    try {
-      const info = (await this.transport.sendMail({
-        from: this.from,
-        to: message.recipient,
-        subject: message.title,
-        html: message.html || undefined,
-        text: message.text,
-        // Derived from the delivery, so a copy sent again after a crash in the accept→ledger
-        // window carries the same Message-ID and mail systems can discard it.
-        messageId: `<${key.includes('@') ? key : `${key}@${this.messageIdDomain}`}>`,
-        // Lets support staff and tests match a mail to its event without parsing the body.
-        headers: { 'X-Tidings-Event-Id': message.eventId, ...(message.data?.eventType ? { 'X-Tidings-Event-Type': message.data.eventType } : {}) },
-      })) as { messageId: string };
-      return { providerMessageId: info.messageId };
-    } catch (error) {
-      throw this.classify(error, message.recipient);
-    }
+    // The span names the provider and what the server answered, never the recipient.
+    return inClientSpan('smtp send', { [ATTR.channel]: 'email', [ATTR.provider]: this.name }, async (span) => {
+      const key = message.idempotencyKey;
+      try {
+        const info = (await this.transport.sendMail({
+          from: this.from,
+          to: message.recipient,
+          subject: message.title,
+          html: message.html || undefined,
+          text: message.text,
+          // Derived from the delivery, so a copy sent again after a crash in the accept→ledger
+          // window carries the same Message-ID and mail systems can discard it.
+          messageId: `<${key.includes('@') ? key : `${key}@${this.messageIdDomain}`}>`,
+          // Lets support staff and tests match a mail to its event without parsing the body.
+          headers: { 'X-Tidings-Event-Id': message.eventId, ...(message.data?.eventType ? { 'X-Tidings-Event-Type': message.data.eventType } : {}) },
+        })) as { messageId: string; response?: string };
+        span.setAttribute(ATTR.providerMessageId, info.messageId);
+        const code = Number.parseInt(info.response ?? '', 10);
+        if (Number.isInteger(code)) span.setAttribute(ATTR.smtpResponseCode, code);
+        return { providerMessageId: info.messageId };
+      } catch (error) {
+        const { responseCode } = error as { responseCode?: number };
+        if (responseCode !== undefined) span.setAttribute(ATTR.smtpResponseCode, responseCode);
+        throw this.classify(error, message.recipient);
+      }
+    });
   }
 
   /**

@@ -4,6 +4,7 @@ import type Response from 'twilio/lib/http/response';
 import { z } from 'zod';
 import { durationMs, parseOptions } from '../../config/options';
 import { ProviderError, RecipientUnreachableError, describe } from '../../errors';
+import { ATTR, inClientSpan } from '../../observability/tracing';
 import type { ChannelName, OutboundMessage, Provider, ProviderReceipt } from '../channels/channel';
 
 export interface TwilioSmsOptions {
@@ -77,17 +78,21 @@ export class TwilioSmsProvider implements Provider {
   }
 
   async send(message: OutboundMessage): Promise<ProviderReceipt> {
-    try {
-      const created = await this.client.messages.create({
-        to: message.recipient,
-        body: message.text,
-        ...this.sender,
-        ...(this.statusCallbackUrl ? { statusCallback: withQuery(this.statusCallbackUrl, 'idempotencyKey', message.idempotencyKey) } : {}),
-      });
-      return { providerMessageId: created.sid };
-    } catch (error) {
-      throw this.classify(error, message.recipient);
-    }
+    return inClientSpan('sms send', { [ATTR.channel]: 'sms', [ATTR.provider]: this.name }, async (span) => {
+      try {
+        const created = await this.client.messages.create({
+          to: message.recipient,
+          body: message.text,
+          ...this.sender,
+          ...(this.statusCallbackUrl ? { statusCallback: withQuery(this.statusCallbackUrl, 'idempotencyKey', message.idempotencyKey) } : {}),
+        });
+        span.setAttribute(ATTR.providerMessageId, created.sid);
+        return { providerMessageId: created.sid };
+      } catch (error) {
+        if (error instanceof twilio.RestException) span.setAttribute(ATTR.httpStatus, error.status);
+        throw this.classify(error, message.recipient);
+      }
+    });
   }
 
   private classify(error: unknown, recipient: string): Error {
