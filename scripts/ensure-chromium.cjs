@@ -3,28 +3,19 @@
 // The dashboard's browser test drives Debian's Chromium through playwright-core. This makes
 // sure it is there: /usr/bin/chromium, else `apt-get install chromium` (as root), once.
 // Usable as a module (`ensureChromium()` → the executable's path) and from the command line.
-const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
+const { installPackage, isRoot } = require('./debian-package.cjs');
 
 const EXECUTABLE = '/usr/bin/chromium';
 
-function run(command, args) {
-  const result = spawnSync(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-  if (result.status !== 0) {
-    const output = `${result.stdout}${result.stderr}`.trim().split('\n').slice(-5).join('\n');
-    throw new Error(`\`${command} ${args.join(' ')}\` failed (exit ${result.status ?? result.signal}):\n${output}`);
-  }
-}
-
 function ensureChromium() {
   if (fs.existsSync(EXECUTABLE)) return EXECUTABLE;
-  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+  if (!isRoot()) {
     throw new Error(`the dashboard test needs Chromium at ${EXECUTABLE}: install Debian's package with \`sudo apt-get install chromium\``);
   }
   const started = Date.now();
   process.stderr.write('installing Chromium (Debian package `chromium`) for the dashboard test…\n');
-  run('apt-get', ['update', '-qq']);
-  run('apt-get', ['install', '-y', '-qq', 'chromium']);
+  installPackage('chromium');
   if (!fs.existsSync(EXECUTABLE)) throw new Error(`apt-get installed chromium but ${EXECUTABLE} is missing`);
   process.stderr.write(`Chromium installed in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
   return EXECUTABLE;
