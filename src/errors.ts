@@ -139,3 +139,24 @@ export class RequestValidationError extends TidingsError {
     this.issues = issues;
   }
 }
+
+/**
+ * A user's data key cannot be had right now: the key-encryption key is not the one that
+ * wrapped it, the KMS did not answer, or its row is missing. Work pauses (retriable): the
+ * data is not bad, the configuration or the KMS is.
+ */
+export class KeyUnavailableError extends TidingsError {
+  constructor(message: string, cause?: unknown) {
+    super('KEY_UNAVAILABLE', message, { retriable: true, cause });
+  }
+}
+
+/** The user's data key was destroyed by a GDPR erasure: their sealed personal data can never be read again. */
+export class UserErasedError extends TidingsError {
+  readonly keyId: string;
+
+  constructor(keyId: string) {
+    super('USER_ERASED', `data key ${keyId} was destroyed by an erasure`);
+    this.keyId = keyId;
+  }
+}

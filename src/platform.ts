@@ -1,5 +1,5 @@
 import type { Kafka } from 'kafkajs';
-import { resolveEndpoints, type Endpoints } from './config/env';
+import { readEnv, resolveEndpoints, type Endpoints } from './config/env';
 import { createDb, type Db } from './db/database';
 import { createKafka } from './kafka/client';
 import { createLogger, type Logger } from './observability/logger';
@@ -7,6 +7,8 @@ import { prefixedTopics, type TopicNames } from './kafka/topics';
 import { Outbox, type OutboxOptions } from './outbox/outbox';
 import { Publisher, type PublisherOptions } from './producer/publisher';
 import { EventRegistry } from './registry/event-registry';
+import { DataKeyStore } from './crypto/data-key-store';
+import { LocalKeyManagement, type KeyManagementService } from './crypto/key-management';
 
 export interface PlatformOptions {
   endpoints?: Endpoints;
@@ -16,6 +18,11 @@ export interface PlatformOptions {
   autoRegisterSchemas?: boolean;
   /** The process's logger; components built from this platform log through its children. Default: pino JSON at LOG_LEVEL. */
   logger?: Logger;
+  /**
+   * Wraps users' data keys (personal fields are sealed per user). Default: the local key
+   * from TIDINGS_MASTER_KEY when it is set; `null` turns sealing off whatever the environment says.
+   */
+  keyManagement?: KeyManagementService | null;
 }
 
 /**
@@ -29,6 +36,8 @@ export class Platform {
   readonly registry: EventRegistry;
   readonly logger: Logger;
   private database: Db | undefined;
+  private readonly keyManagement: KeyManagementService | undefined;
+  private keyStore: DataKeyStore | undefined;
 
   constructor(options: PlatformOptions = {}) {
     this.endpoints = options.endpoints ?? resolveEndpoints();
@@ -36,6 +45,14 @@ export class Platform {
     this.logger = options.logger ?? createLogger('tidings');
     this.kafka = createKafka({ brokers: this.endpoints.kafkaBrokers, clientId: options.clientId ?? 'tidings', logger: this.logger.child({ component: 'kafkajs' }) });
     this.registry = new EventRegistry({ url: this.endpoints.schemaRegistryUrl, autoRegister: options.autoRegisterSchemas ?? false });
+    this.keyManagement = options.keyManagement === undefined ? keyManagementFromEnv() : (options.keyManagement ?? undefined);
+  }
+
+  /** Users' data keys (in this platform's database), or undefined when personal fields are not sealed (no key-encryption key). */
+  get dataKeys(): DataKeyStore | undefined {
+    if (!this.keyManagement) return undefined;
+    this.keyStore ??= new DataKeyStore({ db: this.db, kms: this.keyManagement });
+    return this.keyStore;
   }
 
   /** PostgreSQL, connected on first use; its search_path is `endpoints.databaseSchema`. */
@@ -56,5 +73,11 @@ export class Platform {
   async close(): Promise<void> {
     await this.database?.destroy();
     this.database = undefined;
+    this.keyStore = undefined;
   }
+}
+
+function keyManagementFromEnv(): KeyManagementService | undefined {
+  const key = readEnv().TIDINGS_MASTER_KEY;
+  return key === undefined ? undefined : LocalKeyManagement.fromSetting(key);
 }

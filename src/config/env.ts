@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ConfigError } from '../errors';
 import { DEFAULT_DB_SCHEMA, dbSchemaName } from '../db/schema-name';
 import { parseDuration } from './duration';
+import { parseKeySetting } from '../crypto/key-management';
 
 /**
  * The one place environment variables are read. Each is validated at start-up and a bad
@@ -13,6 +14,14 @@ const duration = z
   .string()
   .refine((v) => parsesAsDuration(v), { message: 'must be a duration such as 30d, 12h, 10m, 30s or 500ms' })
   .optional();
+
+function isKeySetting(value: string): boolean {
+  try {
+    return parseKeySetting(value, 'key').length === 32;
+  } catch {
+    return false;
+  }
+}
 
 function parsesAsDuration(value: string): boolean {
   try {
@@ -100,6 +109,17 @@ const schema = z.object({
   TIDINGS_LAG_METRICS_INTERVAL: duration,
   /** Server secret of the end-user API's per-user tokens (HMAC-SHA256 of the user id); `tidings api` needs it. */
   TIDINGS_USER_TOKEN_SECRET: z.string().min(32, { message: 'must be at least 32 characters: generate one with `openssl rand -hex 32`' }).optional(),
+  /**
+   * Key-encryption key of users' data keys (personal fields are sealed per user; see README
+   * "Security and compliance"): 32 random bytes as base64 or hex (`openssl rand -base64 32`).
+   * Unset: personal fields are neither sealed nor opened.
+   */
+  TIDINGS_MASTER_KEY: z
+    .string()
+    .refine((v) => isKeySetting(v), {
+      message: 'must be 32 random bytes as base64 or hex: generate one with `openssl rand -base64 32`',
+    })
+    .optional(),
 });
 
 const withDefaults = schema.transform((env) => ({ ...env, DATABASE_URL: env.DATABASE_URL ?? defaultDatabaseUrl(env.TIDINGS_POSTGRES_PORT) }));
