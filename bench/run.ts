@@ -14,6 +14,8 @@ import { SCENARIOS } from './scenarios';
 
 const DEFAULT_EVENTS = 100_000;
 const QUICK_EVENTS = 20_000;
+/** At least three, so the median means something (DESIGN.md). */
+const DEFAULT_ROUNDS = 3;
 const RESULTS_DIR = path.join(__dirname, 'results');
 /** A stuck publish must fail its scenario with a message, not hang the run (and the machine's CI). */
 const SCENARIO_DEADLINE_MS = 5 * 60_000;
@@ -22,6 +24,7 @@ interface CliOptions {
   only?: string[];
   events?: number;
   quick?: boolean;
+  rounds?: number;
 }
 
 function positiveInt(value: string): number {
@@ -58,6 +61,7 @@ async function main(argv: string[]): Promise<number> {
     .description('Tidings benchmarks: each number is shown as a ratio to a baseline measured in the same run.')
     .option('--only <names>', `comma-separated scenarios to run (${SCENARIOS.map((s) => s.name).join(', ')})`, scenarioNames)
     .option('--events <n>', `events per measurement (default ${DEFAULT_EVENTS}, ${QUICK_EVENTS} with --quick)`, positiveInt)
+    .option('--rounds <n>', `timed rounds per measurement, reported as median with min and max (default ${DEFAULT_ROUNDS}, 1 with --quick)`, positiveInt)
     .option('--quick', 'smoke run: fewer events, one round; results go to bench/results/partial.*')
     .addHelpText(
       'after',
@@ -68,10 +72,10 @@ async function main(argv: string[]): Promise<number> {
 
   const quick = opts.quick ?? false;
   const events = opts.events ?? (quick ? QUICK_EVENTS : DEFAULT_EVENTS);
-  const rounds = quick ? 1 : 2;
+  const rounds = opts.rounds ?? (quick ? 1 : DEFAULT_ROUNDS);
   const selected = opts.only ? SCENARIOS.filter((s) => opts.only?.includes(s.name)) : [...SCENARIOS];
   // Only a full default run is worth comparing across commits; anything else is a smoke run.
-  const isFullRun = !opts.only && !quick && events === DEFAULT_EVENTS;
+  const isFullRun = !opts.only && !quick && events === DEFAULT_EVENTS && rounds >= DEFAULT_ROUNDS;
 
   const progress = (line: string): void => console.log(line);
   let stack: Promise<BenchStack> | undefined;

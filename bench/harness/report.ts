@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Comparison, Measurement, Scenario, ScenarioResult } from './scenario';
+import { median, type Comparison, type Measurement, type Scenario, type ScenarioResult } from './scenario';
 
 export interface ScenarioOutcome {
   scenario: Scenario;
@@ -16,9 +16,13 @@ export interface Row {
   measurement: string;
   value?: number;
   unit?: string;
+  /** Lowest and highest round of the measurement, when it had rounds. */
+  range?: [number, number];
   baseline?: string;
   baselineValue?: number;
   ratio?: number;
+  /** Lowest and highest per-round ratio, when both sides were measured in the same rounds. */
+  ratioRange?: [number, number];
   target?: string;
   status: Status;
   note?: string;
@@ -52,24 +56,31 @@ export function buildRows(outcomes: ScenarioOutcome[]): Row[] {
       rows.push(compare(scenario.name, c, lookup(c.measurement, scenario.name), c.baseline ? lookup(c.baseline, scenario.name) : undefined));
     }
     for (const m of result.measurements.filter((m) => !mentioned.has(m.name))) {
-      rows.push({ scenario: scenario.name, measurement: m.name, value: m.value, unit: m.unit, status: 'info' });
+      rows.push({ scenario: scenario.name, measurement: m.name, value: m.value, unit: m.unit, range: rangeOf(m.samples), status: 'info' });
     }
   }
   return rows;
 }
 
 function compare(scenario: string, c: Comparison, value: Measurement | undefined, baseline: Measurement | undefined): Row {
-  const row: Omit<Row, 'status'> = { scenario, measurement: c.measurement, value: value?.value, unit: value?.unit, baseline: c.baseline, note: c.note };
+  const row: Omit<Row, 'status'> = { scenario, measurement: c.measurement, value: value?.value, unit: value?.unit, range: rangeOf(value?.samples), baseline: c.baseline, note: c.note };
   if (c.baseline) row.baselineValue = baseline?.value;
   if (!value || (c.baseline && !baseline)) {
     return { ...row, status: 'n/a', note: `${c.note ? `${c.note}; ` : ''}needs a scenario this run skipped` };
   }
-  const ratio = baseline ? value.value / baseline.value : undefined;
+  // Rounds taken side by side are compared round by round, so noise that hit both sides cancels.
+  const paired = baseline && value.samples && baseline.samples?.length === value.samples.length ? value.samples.map((v, i) => v / (baseline.samples?.[i] ?? Number.NaN)) : undefined;
+  const ratio = paired ? median(paired) : baseline ? value.value / baseline.value : undefined;
   row.ratio = ratio;
+  row.ratioRange = rangeOf(paired);
   if (c.target === undefined) return { ...row, status: 'info' };
   const compared = ratio ?? value.value;
   row.target = ratio === undefined ? `≥ ${formatNumber(c.target)}` : `≥ ${c.target.toFixed(2)}`;
   return { ...row, status: compared >= c.target ? 'pass' : 'fail' };
+}
+
+function rangeOf(samples: readonly number[] | undefined): [number, number] | undefined {
+  return samples && samples.length > 1 ? [Math.min(...samples), Math.max(...samples)] : undefined;
 }
 
 export function formatNumber(value: number | undefined): string {
@@ -77,7 +88,7 @@ export function formatNumber(value: number | undefined): string {
   return Math.round(value).toLocaleString('en-US');
 }
 
-const HEADINGS = ['scenario', 'measurement', 'value', 'baseline', 'ratio', 'target', 'result'];
+const HEADINGS = ['scenario', 'measurement', 'median', 'min–max', 'baseline', 'ratio', 'ratio min–max', 'target', 'result'];
 
 function cells(row: Row): string[] {
   const unit = row.unit ? ` ${row.unit}` : '';
@@ -86,8 +97,10 @@ function cells(row: Row): string[] {
     row.scenario,
     row.measurement,
     `${formatNumber(row.value)}${row.value === undefined ? '' : unit}`,
+    row.range ? `${formatNumber(row.range[0])}–${formatNumber(row.range[1])}` : '—',
     baseline,
     row.ratio === undefined ? '—' : row.ratio.toFixed(2),
+    row.ratioRange ? `${row.ratioRange[0].toFixed(2)}–${row.ratioRange[1].toFixed(2)}` : '—',
     row.target ?? '—',
     row.status,
   ];
@@ -107,8 +120,8 @@ export function markdownReport(info: RunInfo, outcomes: ScenarioOutcome[], rows:
     '# Benchmark results',
     '',
     `Run ${info.startedAt} at commit ${info.commit}, Node ${info.node}, ${info.cpus}; ` +
-      `${info.options.events.toLocaleString('en-US')} events, best of ${info.options.rounds} round(s). ` +
-      'Ratios compare numbers measured in this same run. How to read them: bench/README.md.',
+      `${info.options.events.toLocaleString('en-US')} events, ${info.options.rounds} round(s): each value is the median round, with the lowest and highest beside it; ` +
+      'a ratio of two measurements taken in the same rounds is the median of the per-round ratios. How to read them: bench/README.md.',
     '',
     md(HEADINGS),
     md(HEADINGS.map(() => '---')),
@@ -122,7 +135,8 @@ export function markdownReport(info: RunInfo, outcomes: ScenarioOutcome[], rows:
     if (error) lines.push(`  - error: ${error}`);
     for (const m of result?.measurements ?? []) {
       const detail = Object.entries(m.detail ?? {}).map(([k, v]) => `${k}=${v}`).join(', ');
-      lines.push(`  - ${m.name}: ${formatNumber(m.value)} ${m.unit}${detail ? ` (${detail})` : ''}`);
+      const rounds = m.samples && m.samples.length > 1 ? ` [rounds: ${m.samples.map((v) => formatNumber(v)).join(', ')}]` : '';
+      lines.push(`  - ${m.name}: ${formatNumber(m.value)} ${m.unit}${rounds}${detail ? ` (${detail})` : ''}`);
     }
   }
   return `${lines.join('\n')}\n`;

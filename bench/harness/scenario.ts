@@ -6,7 +6,11 @@ export interface BenchContext {
   events: number;
   /** `--quick`: fewer events and rounds, for a smoke run rather than numbers to keep. */
   quick: boolean;
-  /** Timed rounds per measurement; the best one is reported (less noise from the other processes on the machine). */
+  /**
+   * Timed rounds per measurement (`--rounds`, default 3). Each measurement reports the median
+   * round with the min and max beside it, so a reader can tell a change from the machine's
+   * noise (rounds on a shared 2-core machine differ by 30 % or more).
+   */
   rounds: number;
   /** Brings the stack up on first call (Kafka, registry) with this run's own topics and schemas. */
   stack(): Promise<BenchStack>;
@@ -15,8 +19,14 @@ export interface BenchContext {
 
 export interface Measurement {
   name: string;
+  /** The median of `samples` when there are samples. */
   value: number;
   unit: string;
+  /**
+   * One value per round, in round order. Two measurements with as many samples were taken
+   * side by side (round i of each), so their ratio is taken per round.
+   */
+  samples?: number[];
   /** Anything a reader needs to trust or reproduce the number (sizes, rounds, batch sizes). */
   detail?: Record<string, string | number>;
 }
@@ -48,4 +58,17 @@ export interface Scenario {
 /** Events per second of `count` events done in `elapsedNs` nanoseconds. */
 export function perSecond(count: number, elapsedNs: bigint): number {
   return count / (Number(elapsedNs) / 1e9);
+}
+
+/** A measurement of several rounds: the median is its value, the rounds stay as samples. */
+export function fromSamples(name: string, unit: string, samples: number[], detail?: Record<string, string | number>): Measurement {
+  if (samples.length === 0) throw new Error(`${name}: no round was measured`);
+  return { name, value: median(samples), unit, samples: [...samples], detail: { ...detail, rounds: samples.length } };
+}
+
+/** The middle value (the mean of the two middle ones for an even count). */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }

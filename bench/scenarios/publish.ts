@@ -3,7 +3,7 @@ import type { TypedEvent } from '../../src/events/generated';
 import { eventHeaders, partitionForKey, type Publisher } from '../../src/producer/publisher';
 import { BENCH_PARTITIONS, type BenchStack } from '../harness/bench-stack';
 import { averageSize, benchEvents, encodeEvents, type EncodedEvent } from '../harness/fixtures';
-import { perSecond, type Scenario } from '../harness/scenario';
+import { fromSamples, perSecond, type Scenario } from '../harness/scenario';
 
 /** Publishes awaited together: enough in flight for the SDK's linger batching to fill batches. */
 const WINDOW = 5_000;
@@ -41,27 +41,23 @@ export const publish: Scenario = {
       await sendRaw(raw, buildRawBatches(events.slice(0, warmUp), encoded.slice(0, warmUp), false));
       await publishAll(publisher, events.slice(0, warmUp));
 
-      let bestRaw = 0;
-      let bestSdk = 0;
-      let bestPrepartitioned = 0;
+      const rawRates: number[] = [];
+      const sdkRates: number[] = [];
+      const prepartitionedRates: number[] = [];
       // Alternate so that a burst of load from elsewhere on the machine does not hit one side only.
       for (let round = 0; round < ctx.rounds; round++) {
-        const rawRate = await timed(events.length, () => sendRaw(raw, rawBatches));
-        const sdkRate = await timed(events.length, () => publishAll(publisher, events));
-        const prepartitionedRate = await timed(events.length, () => sendRaw(raw, prepartitionedBatches));
+        rawRates.push(await timed(events.length, () => sendRaw(raw, rawBatches)));
+        sdkRates.push(await timed(events.length, () => publishAll(publisher, events)));
+        prepartitionedRates.push(await timed(events.length, () => sendRaw(raw, prepartitionedBatches)));
         ctx.progress(
-          `  round ${round + 1}: raw ${Math.round(rawRate)} events/s, sdk ${Math.round(sdkRate)} events/s, ` +
-            `raw pre-partitioned ${Math.round(prepartitionedRate)} events/s`,
+          `  round ${round + 1}: raw ${Math.round(rawRates[round] ?? 0)} events/s, sdk ${Math.round(sdkRates[round] ?? 0)} events/s, ` +
+            `raw pre-partitioned ${Math.round(prepartitionedRates[round] ?? 0)} events/s`,
         );
-        bestRaw = Math.max(bestRaw, rawRate);
-        bestSdk = Math.max(bestSdk, sdkRate);
-        bestPrepartitioned = Math.max(bestPrepartitioned, prepartitionedRate);
       }
       await expectDelivered(stack, 2 * warmUp + 3 * ctx.rounds * events.length);
 
       const detail = {
         events: events.length,
-        rounds: ctx.rounds,
         window: WINDOW,
         batch: BATCH,
         avgValueBytes: Math.round(averageSize(encoded)),
@@ -69,9 +65,9 @@ export const publish: Scenario = {
       };
       return {
         measurements: [
-          { name: 'sdk', value: bestSdk, unit: 'events/s', detail },
-          { name: 'raw-kafkajs', value: bestRaw, unit: 'events/s', detail },
-          { name: 'raw-kafkajs-prepartitioned', value: bestPrepartitioned, unit: 'events/s', detail },
+          fromSamples('sdk', 'events/s', sdkRates, detail),
+          fromSamples('raw-kafkajs', 'events/s', rawRates, detail),
+          fromSamples('raw-kafkajs-prepartitioned', 'events/s', prepartitionedRates, detail),
         ],
         comparisons: [
           { measurement: 'sdk', baseline: 'raw-kafkajs', target: 0.9, note: 'SDK overhead over raw kafkajs' },
