@@ -80,4 +80,26 @@ function unpackPackage(name, dir) {
   }
 }
 
-module.exports = { run, isRoot, installPackage, unpackPackage, unpackedPackage };
+/**
+ * `name` unpacked into `dir` (fetched on first use, with progress on stderr naming `purpose`),
+ * and the absolute paths of `files` (relative to the package root) that must be in it.
+ * Returns { version, files: { key: absolute path } }.
+ */
+function ensureUnpacked(name, dir, purpose, files) {
+  let unpacked = unpackedPackage(dir);
+  if (!unpacked) {
+    const started = Date.now();
+    process.stderr.write(`fetching Debian package \`${name}\` (unpacked into ${dir}) for ${purpose}…\n`);
+    unpacked = unpackPackage(name, dir);
+    const seconds = ((Date.now() - started) / 1000).toFixed(1);
+    process.stderr.write(`${name} ${unpacked.version} (${(unpacked.debBytes / 1e6).toFixed(1)} MB) unpacked in ${seconds} s\n`);
+  }
+  const paths = {};
+  for (const [key, relative] of Object.entries(files)) {
+    paths[key] = path.join(dir, relative);
+    if (!fs.existsSync(paths[key])) throw new Error(`Debian's ${name} ${unpacked.version} has no ${relative}: delete ${dir} and retry, or check the package`);
+  }
+  return { version: unpacked.version, files: paths };
+}
+
+module.exports = { run, isRoot, installPackage, unpackPackage, unpackedPackage, ensureUnpacked };

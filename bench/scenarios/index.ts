@@ -1,4 +1,5 @@
 import type { Scenario } from '../harness/scenario';
+import { emailPath } from './email-path';
 import { kafkaJavaCeiling } from './kafka-java-ceiling';
 import { notificationPipeline } from './notification-pipeline';
 import { priorityLane } from './priority-lane';
@@ -10,4 +11,4 @@ import { validateEncode } from './validate-encode';
  * folder plus one line here. `kafka-java-ceiling` follows `publish` so the table can set the
  * SDK's number beside the Java ceiling.
  */
-export const SCENARIOS: readonly Scenario[] = [validateEncode, publish, kafkaJavaCeiling, notificationPipeline, priorityLane];
+export const SCENARIOS: readonly Scenario[] = [validateEncode, publish, kafkaJavaCeiling, notificationPipeline, emailPath, priorityLane];

@@ -1,25 +1,14 @@
-import type { Admin } from 'kafkajs';
 import { createDb, type Db } from '../../src/db/database';
-import { MailCatcher } from '../../src/dev/mail-catcher';
 import type { TypedEvent } from '../../src/events/generated';
-import type { TopicNames } from '../../src/kafka/topics';
-import type { Platform } from '../../src/platform';
 import { benchEvents } from '../harness/fixtures';
 import { openIsolatedStack, type IsolatedStack } from '../harness/isolated-stack';
-import { NotificationWorker, type WorkerRunResult } from '../harness/notification-worker';
+import { CHUNK, drain, eventsOn, publishAll, type Drained } from '../harness/pipeline-drain';
 import { fromSamples, perSecond, type Comparison, type Measurement, type Scenario } from '../harness/scenario';
 
-/** Records per effects transaction: the consumer's default, and the bare baseline's batch. */
-const CHUNK = 500;
-/** Publishes awaited together while filling the topics (not timed). */
-const PUBLISH_WINDOW = 5_000;
 /** Events the untimed warm-up run works through (retry topics, broker and database caches). */
 const WARM_UP_EVENTS = 2_000;
-/** The run with email stops after this long; its rate is over what it committed by then. */
-const EMAIL_SECONDS = 15;
 /** Within run.ts's 5-minute scenario deadline, leaving time to clean up. */
 const BUDGET_MS = 4 * 60_000;
-const POLL_MS = 50;
 /** DESIGN.md: worker RSS < 250 MB under backlog. */
 const RSS_BUDGET_MB = 250;
 
@@ -40,7 +29,7 @@ type EffectRows = Record<EffectTable, Row[]>;
  * Delivery does real work cheaply: only the in-app channel is enabled (a PostgreSQL insert,
  * an attempt row and a ledger update per notification); email, SMS and push are left out,
  * so their ledger rows are settled as `suppressed: channel_disabled` (one UPDATE each) and
- * nothing waits on SMTP. A second, info-only run adds email to a local SMTP capture server.
+ * nothing waits on SMTP. The email path has a scenario of its own (email-path).
  *
  * The baseline reads back every row the pipeline wrote (inbox, receipts, legal records,
  * ledger, in-app notifications, delivery attempts) and inserts them into a fresh database
@@ -51,12 +40,11 @@ export const notificationPipeline: Scenario = {
   name: 'notification-pipeline',
   description:
     'notification consumer (decode, validate, inbox + receipt + legal record + ledger, in-app delivery, email/SMS/push disabled) ' +
-    'draining a backlog vs a bare multi-row INSERT of the same rows; plus an info run with email to a local SMTP server',
+    'draining a backlog vs a bare multi-row INSERT of the same rows',
   async run(ctx) {
     const deadline = Date.now() + BUDGET_MS;
     const events = benchEvents(ctx.events);
     const own = await openIsolatedStack(await ctx.stack(), 'pipe');
-    let mail: MailCatcher | undefined;
     try {
       const platform = own.platform();
       ctx.progress(`publishing ${events.length} events to ${own.topics.auth} and ${own.topics.payment}`);
@@ -119,36 +107,16 @@ export const notificationPipeline: Scenario = {
         },
       });
 
-      // Email is info only: its rate is the local SMTP round trips, not the pipeline.
-      const comparisons: Comparison[] = [];
-      if (Date.now() + (EMAIL_SECONDS + 20) * 1000 < deadline) {
-        mail = await MailCatcher.start({ retainBodies: false });
-        const smtpUrl = mail.url;
-        ctx.progress(`email: at most ${EMAIL_SECONDS} s with email to a local SMTP server added`);
-        const withEmail = await drain(own, 'email', { stopAt: total, deadline: Math.min(deadline, Date.now() + EMAIL_SECONDS * 1000), smtpUrl });
-        const checked = await verifyEffects(withEmail, expected, withEmail.committed === total, mail.messages.length);
-        measurements.push({
-          name: 'pipeline-with-email',
-          value: withEmail.rate,
-          unit: 'events/s',
-          detail: { events: withEmail.committed, seconds: round1(withEmail.seconds), mailsAccepted: mail.messages.length, smtpConnections: 4, ...checked },
-        });
-        comparisons.push({ measurement: 'pipeline-with-email', baseline: 'pipeline', note: 'email through nodemailer to a local SMTP capture server' });
-      } else {
-        ctx.progress('email run skipped: not enough time left in the scenario budget');
-      }
       return {
         measurements,
         comparisons: [
           { measurement: 'pipeline', baseline: 'bare-insert', target: 0.5, note: 'pipeline ÷ bare multi-row INSERT of the same rows' },
           { measurement: 'pipeline', target: 10_000, note: 'absolute, on this 2-core machine' },
-          ...comparisons,
           // Info: the harness's targets are minimums.
           { measurement: 'rss-peak', note: `worker process, sampled every 100 ms; DESIGN: worker RSS < ${RSS_BUDGET_MB} MB under backlog` },
         ],
       };
     } finally {
-      await mail?.close();
       await own.dispose();
     }
   },
@@ -168,88 +136,12 @@ function expectations(events: TypedEvent[]): Expected {
   return { events: events.length, payments: count('PAYMENT_SUCCEEDED'), legalRecords: count('PAYMENT_SUCCEEDED') + count('INVOICE_GENERATED') };
 }
 
-async function publishAll(platform: Platform, events: TypedEvent[]): Promise<void> {
-  const publisher = platform.createPublisher({ maxBatchSize: CHUNK });
-  await publisher.connect();
-  try {
-    for (let i = 0; i < events.length; i += PUBLISH_WINDOW) {
-      await Promise.all(events.slice(i, i + PUBLISH_WINDOW).map(({ type, event }) => publisher.publish(type, event)));
-    }
-  } finally {
-    await publisher.disconnect();
-  }
-}
-
-async function eventsOn(platform: Platform, topics: TopicNames): Promise<number> {
-  const admin = platform.kafka.admin();
-  await admin.connect();
-  try {
-    const offsets = [...(await admin.fetchTopicOffsets(topics.auth)), ...(await admin.fetchTopicOffsets(topics.payment))];
-    return offsets.reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
-  } finally {
-    await admin.disconnect();
-  }
-}
-
-/** Offsets the group has committed on both topics: the events it has finished. */
-async function committed(admin: Admin, groupId: string, topics: TopicNames): Promise<number> {
-  const offsets = await admin.fetchOffsets({ groupId, topics: [topics.auth, topics.payment] });
-  return offsets.flatMap((t) => t.partitions).reduce((n, p) => n + Math.max(0, Number(p.offset)), 0);
-}
-
-interface Drained extends WorkerRunResult {
-  platform: Platform;
-  groupId: string;
-  committed: number;
-  seconds: number;
-  rate: number;
-  checked?: Record<string, number>;
-}
-
-/**
- * Runs a notification consumer group in a fresh worker process on a fresh database, timed
- * from the start command (the worker has loaded its code by then) until `stopAt` events are
- * committed or `deadline` passes.
- */
-async function drain(
-  own: IsolatedStack,
-  label: string,
-  options: { stopAt: number; deadline: number; smtpUrl?: string; progress?: (line: string) => void },
-): Promise<Drained> {
-  const platform = own.platform({ databaseUrl: await own.createDatabase(), smtpUrl: options.smtpUrl });
-  const groupId = `${own.id}.notification.${label}`;
-  const admin = platform.kafka.admin();
-  await admin.connect();
-  const worker = await NotificationWorker.fork();
-  try {
-    const start = process.hrtime.bigint();
-    await worker.start({ endpoints: platform.endpoints, topics: own.topics, clientId: own.id, groupId, chunkSize: CHUNK, email: options.smtpUrl !== undefined });
-    let done = 0;
-    let reported = Date.now();
-    while (done < options.stopAt && Date.now() < options.deadline) {
-      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-      done = await committed(admin, groupId, own.topics);
-      if (options.progress && Date.now() - reported >= 5_000) {
-        reported = Date.now();
-        options.progress(`    ${done} of ${options.stopAt} events committed`);
-      }
-    }
-    const elapsed = process.hrtime.bigint() - start;
-    const result = await worker.stop();
-    return { ...result, platform, groupId, committed: done, seconds: Number(elapsed) / 1e9, rate: perSecond(done, elapsed) };
-  } finally {
-    await worker.close();
-    await admin.disconnect();
-  }
-}
-
 /**
  * Exactly-once, checked in PostgreSQL: one inbox row per event, one receipt per
  * PAYMENT_SUCCEEDED and one legal record per receipt or invoice, no duplicate ledger rows,
- * nothing left pending, nothing retried or dead-lettered, one accepted email per ledger row
- * marked sent. A partial run (stopped early) is checked against what its inbox says it applied.
+ * nothing left pending, nothing retried or dead-lettered. A partial run (stopped early) is checked against what its inbox says it applied.
  */
-async function verifyEffects(run: Drained, expected: Expected, complete: boolean, mailsAccepted?: number): Promise<Record<string, number>> {
+async function verifyEffects(run: Drained, expected: Expected, complete: boolean): Promise<Record<string, number>> {
   const db = run.platform.db;
   const count = async (sql: string, bindings: string[] = []): Promise<number> => Number(((await db.raw(sql, bindings)) as { rows: Array<{ n: string }> }).rows[0]?.n);
   const group = [run.groupId];
@@ -265,7 +157,6 @@ async function verifyEffects(run: Drained, expected: Expected, complete: boolean
     unsettled: await count(`SELECT count(*) AS n FROM delivery_ledger WHERE status IN ('pending', 'sending', 'failed')`),
     inAppSent: await count(`SELECT count(*) AS n FROM delivery_ledger WHERE channel = 'in_app' AND status = 'sent'`),
     inApp: await count('SELECT count(*) AS n FROM in_app_notifications'),
-    emailSent: await count(`SELECT count(*) AS n FROM delivery_ledger WHERE channel = 'email' AND status = 'sent'`),
   };
   const problems: string[] = [];
   const expect = (what: string, actual: number, wanted: number): void => {
@@ -285,8 +176,7 @@ async function verifyEffects(run: Drained, expected: Expected, complete: boolean
   expect('events retried', run.stats.retried, 0);
   expect('events dead-lettered', run.stats.deadLettered, 0);
   if (problems.length > 0) throw new Error(`exactly-once check failed for ${run.groupId}: ${problems.join('; ')}`);
-  if (mailsAccepted !== undefined) expect('emails the SMTP server accepted', mailsAccepted, c.emailSent);
-  run.checked = { receipts: c.receipts, legalRecords: c.legalRecords, ledger: c.ledger, inApp: c.inApp, ...(mailsAccepted === undefined ? {} : { emailSent: c.emailSent }) };
+  run.checked = { receipts: c.receipts, legalRecords: c.legalRecords, ledger: c.ledger, inApp: c.inApp };
   return run.checked;
 }
 
@@ -347,8 +237,4 @@ async function bareInsert(own: IsolatedStack, run: Drained): Promise<Bare> {
   } finally {
     await db.destroy();
   }
-}
-
-function round1(n: number): number {
-  return Math.round(n * 10) / 10;
 }
