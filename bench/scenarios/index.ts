@@ -4,6 +4,7 @@ import { kafkaJavaCeiling } from './kafka-java-ceiling';
 import { notificationPipeline } from './notification-pipeline';
 import { priorityLane } from './priority-lane';
 import { publish } from './publish';
+import { replayRead } from './replay-read';
 import { validateEncode } from './validate-encode';
 
 /**
@@ -11,4 +12,4 @@ import { validateEncode } from './validate-encode';
  * folder plus one line here. `kafka-java-ceiling` follows `publish` so the table can set the
  * SDK's number beside the Java ceiling.
  */
-export const SCENARIOS: readonly Scenario[] = [validateEncode, publish, kafkaJavaCeiling, notificationPipeline, emailPath, priorityLane];
+export const SCENARIOS: readonly Scenario[] = [validateEncode, publish, kafkaJavaCeiling, notificationPipeline, emailPath, priorityLane, replayRead];

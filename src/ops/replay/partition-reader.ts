@@ -52,7 +52,7 @@ export async function readRanges(kafka: Kafka, ranges: PartitionRange[], options
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: 1,
-      eachBatch: async ({ batch, pause, heartbeat, isRunning, isStale }) => {
+      eachBatch: async ({ batch, pause, heartbeat, isRunning, isStale, resolveOffset }) => {
         const range = pending.get(key(batch.topic, batch.partition));
         if (!range) {
           // A partition outside the selection, or one already read to its end.
@@ -67,8 +67,14 @@ export async function readRanges(kafka: Kafka, ranges: PartitionRange[], options
           start += slice.length;
           const upTo = (BigInt(slice[slice.length - 1]!.offset) + 1n).toString();
           if (!(await handle(range, slice, upTo))) return;
+          // Moves the fetch position (nothing is committed): without it kafkajs fetches the
+          // same first batch of a partition again and again, and a partition larger than one
+          // fetch is never read to its end.
+          resolveOffset(slice[slice.length - 1]!.offset);
           await heartbeat();
         }
+        // Records before the range (a batch starts at the log segment, not at the sought offset).
+        if (inRange.length === 0 && batch.messages.length > 0) resolveOffset(batch.lastOffset());
         // Offsets with no record (the batch's last one is past the range): the range is read.
         if (BigInt(batch.lastOffset()) + 1n >= end) {
           if (BigInt(range.next) < end && !(await handle(range, [], range.end))) return;
