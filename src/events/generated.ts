@@ -10,7 +10,7 @@
 export interface ClientContext {
   /** Client IP address (IPv4 or IPv6). (format: ip; personal data: masked in operator views) */
   ip: string;
-  /** Raw User-Agent header of the client. */
+  /** Raw User-Agent header of the client; with the IP it can single a person out. (personal data: masked in operator views) */
   user_agent: string;
   /** Approximate location from IP geolocation, e.g. "Lisbon, Portugal"; null when unknown. (personal data: masked in operator views) */
   location?: string | null;
