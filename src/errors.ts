@@ -160,3 +160,21 @@ export class UserErasedError extends TidingsError {
     this.keyId = keyId;
   }
 }
+
+/**
+ * An event holding card data: a card number in any string field, or a field named like a
+ * card's security code, a password, a secret or a full token (src/events/card-data.ts). The
+ * SDK refuses it before anything is sent; a consumer dead-letters it with the value masked.
+ * `field` is the first offending path and `fields` all of them; the value is never repeated.
+ */
+export class CardDataError extends EventValidationError {
+  override readonly code: string = 'CARD_DATA_REFUSED';
+  readonly fields: readonly string[];
+
+  constructor(eventType: string, findings: ReadonlyArray<{ path: string; reason: string }>) {
+    const [first, ...rest] = findings;
+    const more = rest.length === 0 ? '' : ` (and ${rest.map((f) => `"${f.path}"`).join(', ')})`;
+    super(eventType, first?.path ?? '(event)', `${first?.reason ?? 'holds card data'}${more}; card data must never be sent`);
+    this.fields = findings.map((f) => f.path);
+  }
+}

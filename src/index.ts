@@ -35,4 +35,7 @@ export {
   AllProvidersFailedError,
 } from './errors';
 export { RetryAbortedError } from './retry/retry';
+export { DataKeyStore, type DataKeyStoreOptions } from './crypto/data-key-store';
+export { LocalKeyManagement, type KeyManagementService } from './crypto/key-management';
+export { KeyUnavailableError, UserErasedError } from './errors';
 export { UserTokens } from './api/auth/user-tokens';

@@ -62,12 +62,12 @@ export class Platform {
   }
 
   createPublisher(options: Omit<PublisherOptions, 'kafka' | 'registry' | 'topics'> = {}): Publisher {
-    return new Publisher({ ...options, kafka: this.kafka, registry: this.registry, topics: this.topics });
+    return new Publisher({ dataKeys: this.dataKeys, ...options, kafka: this.kafka, registry: this.registry, topics: this.topics });
   }
 
   /** The transactional outbox for this platform's topics and schema; run the outbox relay to publish it. */
   createOutbox(options: Omit<OutboxOptions, 'topics' | 'schema'> = {}): Outbox {
-    return new Outbox({ ...options, topics: this.topics, schema: this.endpoints.databaseSchema });
+    return new Outbox({ dataKeys: this.dataKeys, ...options, topics: this.topics, schema: this.endpoints.databaseSchema });
   }
 
   async close(): Promise<void> {

@@ -26,7 +26,7 @@ export async function startAuditConsumer(platform: Platform, options: AuditConsu
 
 /** The audit group, not started (`tidings replay` runs its runtime outside the group). */
 export function buildAuditConsumer(platform: Platform, options: AuditConsumerOptions = {}): AuditConsumer {
-  const handler = new AuditHandler();
+  const handler = new AuditHandler({ dataKeys: platform.dataKeys });
   const runtime = everyEventRuntime(platform, { name: 'audit', defaultGroup: AUDIT_GROUP, handler }, options);
   return { runtime, handler, stop: () => runtime.stop() };
 }

@@ -55,6 +55,7 @@ export async function startDeadLetterIndex(platform: Platform, options: DeadLett
       kafka: platform.kafka,
       db: platform.db,
       registry: platform.registry,
+      dataKeys: platform.dataKeys,
       groupId,
       name: DLQ_INDEX_NAME,
       topics: found,

@@ -75,12 +75,12 @@ export async function startNotificationConsumer(platform: Platform, options: Not
 export function buildNotificationConsumer(platform: Platform, options: NotificationConsumerOptions = {}): NotificationConsumer {
   // A broken template set stops the start, before any event is read.
   const emailRenderer = emailRendererFor(resolveEmailTemplatesDir(options.emailTemplatesDir));
-  const deviceTokens = new DeviceTokens(platform.db);
+  const deviceTokens = new DeviceTokens(platform.db, platform.dataKeys);
   // Provider credentials come from the environment; the SMTP server is the platform's.
   const fromEnv = options.channels ? undefined : createProvidersFromEnv({ env: { ...readEnv(), SMTP_URL: platform.endpoints.smtpUrl }, deviceTokens });
   const channels: Partial<Record<ChannelName, ChannelSender>> = options.channels ?? {
     ...fromEnv?.channels,
-    in_app: new InAppChannel({ db: platform.db }),
+    in_app: new InAppChannel({ db: platform.db, dataKeys: platform.dataKeys }),
   };
   const handler = new NotificationHandler({
     ...options.delivery,
@@ -91,6 +91,7 @@ export function buildNotificationConsumer(platform: Platform, options: Notificat
     rateLimiter: new RateLimiter({ db: platform.db, limits: options.rateLimits ?? DEFAULT_RATE_LIMITS }),
     messageDomain: /@([A-Za-z0-9.-]+)/.exec(platform.endpoints.mailFrom)?.[1],
     clock: options.clock,
+    dataKeys: platform.dataKeys,
   });
   const laneName = options.lane ?? 'all';
   const lane = LANES[laneName];
@@ -98,6 +99,7 @@ export function buildNotificationConsumer(platform: Platform, options: Notificat
     kafka: platform.kafka,
     db: platform.db,
     registry: platform.registry,
+    dataKeys: platform.dataKeys,
     groupId: options.groupId ?? `${NOTIFICATION_GROUP}${lane.groupSuffix}`,
     name: lane.name,
     lane: laneName === 'all' ? undefined : { accepts: (type) => laneAccepts(laneName, type), handlesMalformed: lane.handlesMalformed },
@@ -112,7 +114,7 @@ export function buildNotificationConsumer(platform: Platform, options: Notificat
     chunkSize: options.chunkSize,
   });
   // Messages held back by quiet hours go out when the hours are over.
-  const deferred = new DeferredDispatcher({ ...options.deferred, db: platform.db, channels, clock: options.clock });
+  const deferred = new DeferredDispatcher({ ...options.deferred, db: platform.db, channels, clock: options.clock, dataKeys: platform.dataKeys });
   return {
     runtime,
     handler,

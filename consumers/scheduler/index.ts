@@ -45,12 +45,14 @@ export function buildScheduler(platform: Platform, options: SchedulerOptions = {
     digestHour: settings.digestHour,
     onDueNow: () => dispatcher.wake(),
     logger: logger.child({ component: 'handler' }),
+    dataKeys: platform.dataKeys,
   });
   // Built (and its options checked) before the email channel, which would need closing.
   const runtime = new ConsumerRuntime({
     kafka: platform.kafka,
     db: platform.db,
     registry: platform.registry,
+    dataKeys: platform.dataKeys,
     groupId: settings.groupId,
     name: 'scheduler',
     topics: [platform.topics.payment],
@@ -75,7 +77,7 @@ export function buildScheduler(platform: Platform, options: SchedulerOptions = {
     settings,
     instanceId,
     logger: logger.child({ component: 'dispatcher' }),
-    jobs: [new RenewalReminderJobs(platform.db, renderer, instanceId), new DailyDigestJobs(platform.db, renderer, instanceId)],
+    jobs: [new RenewalReminderJobs(platform.db, renderer, instanceId, platform.dataKeys), new DailyDigestJobs(platform.db, renderer, instanceId, platform.dataKeys)],
   });
   return {
     runtime,

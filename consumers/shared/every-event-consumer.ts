@@ -18,6 +18,7 @@ export function everyEventRuntime(
     kafka: platform.kafka,
     db: platform.db,
     registry: platform.registry,
+    dataKeys: platform.dataKeys,
     groupId: options.groupId ?? identity.defaultGroup,
     name: identity.name,
     topics: [platform.topics.auth, platform.topics.payment],

@@ -1,4 +1,7 @@
+import type { DataKeyReader } from '../crypto/personal-fields';
+import { columnOpener } from '../crypto/sealed-columns';
 import type { Db } from '../db/database';
+import { recipientSql } from '../notifications/delivery/ledger-recipient';
 
 /** The statuses a delivery_ledger row can have (its CHECK constraint, migration 040). */
 export const DELIVERY_STATUSES = ['pending', 'sending', 'sent', 'failed', 'suppressed', 'deferred'] as const;
@@ -18,6 +21,7 @@ export interface Delivery {
   eventId: string;
   eventType: string;
   channel: string;
+  /** The address (opened when stored sealed; ERASED once the user was erased). */
   recipient: string;
   status: DeliveryStatus;
   /** Why it was suppressed or deferred (opted_out, quiet_hours, rate_limited, …). */
@@ -70,10 +74,13 @@ interface AttemptRow {
   attempted_at: Date;
 }
 
-/** A user's deliveries, newest first, each with its attempts oldest first (two indexed queries). */
-export async function deliveriesOfUser(db: Db, userId: string, filter: DeliveryFilter): Promise<Delivery[]> {
-  const query = db('delivery_ledger')
-    .select('id', 'event_id', 'event_type', 'channel', 'recipient', 'status', 'reason', 'provider', 'provider_message_id', 'error', 'attempts', 'template_version', 'not_before', 'created_at', 'updated_at')
+/**
+ * A user's deliveries, newest first, each with its attempts oldest first (two indexed
+ * queries). Sealed addresses are opened with `keys` (see ledger-recipient.ts).
+ */
+export async function deliveriesOfUser(db: Db, userId: string, filter: DeliveryFilter, keys?: DataKeyReader): Promise<Delivery[]> {
+  const query = db('delivery_ledger as l')
+    .select('id', 'event_id', 'event_type', 'channel', db.raw(`${recipientSql('l')} AS recipient`), 'status', 'reason', 'provider', 'provider_message_id', 'error', 'attempts', 'template_version', 'not_before', 'created_at', 'updated_at')
     .where({ user_id: userId })
     .orderBy('id', 'desc')
     .limit(filter.limit);
@@ -82,6 +89,7 @@ export async function deliveriesOfUser(db: Db, userId: string, filter: DeliveryF
   if (filter.channel !== undefined) query.where({ channel: filter.channel });
   if (filter.eventType !== undefined) query.where({ event_type: filter.eventType });
   const rows = (await query) as LedgerRow[];
+  const opener = await columnOpener(keys, rows.map((r) => r.recipient));
   const attempts = rows.length === 0 ? [] : ((await db('delivery_attempts').select('ledger_id', 'provider', 'status', 'error', 'latency_ms', 'attempted_at').whereIn('ledger_id', rows.map((r) => r.id)).orderBy('id')) as AttemptRow[]);
   const history = new Map<string, DeliveryAttempt[]>();
   for (const a of attempts) {
@@ -93,7 +101,7 @@ export async function deliveriesOfUser(db: Db, userId: string, filter: DeliveryF
     eventId: r.event_id,
     eventType: r.event_type,
     channel: r.channel,
-    recipient: r.recipient,
+    recipient: opener.open(r.recipient),
     status: r.status,
     reason: r.reason,
     provider: r.provider,

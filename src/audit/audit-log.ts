@@ -1,3 +1,5 @@
+import type { DataKeyReader } from '../crypto/personal-fields';
+import { columnOpener } from '../crypto/sealed-columns';
 import type { Db, Trx } from '../db/database';
 import { contentHash, sha256Hex, type JsonValue } from './content-hash';
 
@@ -134,12 +136,20 @@ export async function verifyAuditChain(db: Db, options: { batchSize?: number } =
   }
 }
 
-/** The log in chain order, optionally only one user's rows. */
-export async function readAuditLog(db: Db, filter: { userId?: string; limit?: number } = {}): Promise<AuditRow[]> {
+/**
+ * The log in chain order, optionally only one user's rows. Payloads are as stored (personal
+ * fields sealed when the audit group seals them) unless `keys` is given: then they are
+ * opened, and a value of an erased user reads as ERASED. The hashes are always those of the
+ * stored form, which is what verifyAuditChain checks.
+ */
+export async function readAuditLog(db: Db, filter: { userId?: string; limit?: number } = {}, keys?: DataKeyReader): Promise<AuditRow[]> {
   const query = db('audit_log').orderBy('id').limit(filter.limit ?? 1000);
   if (filter.userId !== undefined) query.where({ user_id: filter.userId });
-  return ((await query) as DbRow[]).map((row) => ({
+  const rows = (await query) as DbRow[];
+  const opener = keys ? await columnOpener(keys, rows.map((r) => r.payload)) : undefined;
+  return rows.map((row) => ({
     ...toEntry(row),
+    payload: opener ? opener.openDeep(row.payload) : row.payload,
     id: String(row.id),
     recordedAt: row.recorded_at,
     contentHash: row.content_hash,

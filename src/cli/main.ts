@@ -5,6 +5,7 @@ import { registerDemoCommand } from './commands/demo';
 import { registerDevCommands } from './commands/dev';
 import { registerDlqCommands } from './commands/dlq';
 import { registerGroupCommands } from './commands/groups';
+import { registerGdprCommands } from './commands/gdpr';
 import { registerLagCommand } from './commands/lag';
 import { registerMigrateCommand } from './commands/migrate';
 import { registerOffsetCommands } from './commands/offsets';
@@ -55,6 +56,7 @@ Environment: KAFKA_BROKERS, SCHEMA_REGISTRY_URL, DATABASE_URL, SMTP_URL, MAIL_FR
   registerGroupCommands(program);
   registerOffsetCommands(program);
   registerOutboxCommands(program);
+  registerGdprCommands(program);
   return program;
 }
 

@@ -97,6 +97,8 @@ const schema = z.object({
   TIDINGS_RETENTION_OUTBOX: duration,
   TIDINGS_PRUNE_INTERVAL: duration,
   TIDINGS_PRUNE_BATCH: z.coerce.number().int().positive().optional(),
+  /** How long payment.events, its retry tiers and DLQs keep records (`tidings topics create` sets it). Default 7d. */
+  TIDINGS_PAYMENT_RETENTION: duration,
   /** Who operator commands record as the actor (default: OS user@host). */
   TIDINGS_ACTOR: z.string().trim().min(1, { message: 'must not be empty' }).max(200).optional(),
   /** Port of a worker's /metrics, /healthz and /readyz (`tidings run --metrics-port` overrides it); unset: none served. */

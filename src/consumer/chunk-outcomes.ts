@@ -1,7 +1,10 @@
 import type { EventRecord, InboundRecord } from './messages';
 
-/** What became of a record that did not fail: applied, already applied, another lane's, or waiting behind its key. */
-export type ProcessedOutcome = 'success' | 'duplicate' | 'skipped' | 'held';
+/**
+ * What became of a record that did not fail: applied, already applied, another lane's, waiting
+ * behind its key, or skipped because its user was erased (their data key destroyed).
+ */
+export type ProcessedOutcome = 'success' | 'duplicate' | 'skipped' | 'held' | 'erased';
 /** Where a failed record went: a retry tier or the DLQ (malformed records too). */
 export type FailedOutcome = 'retry' | 'dead_letter';
 export type RecordOutcome = ProcessedOutcome | FailedOutcome;

@@ -1,6 +1,10 @@
 import type { Message } from 'kafkajs';
 import type { Db, Trx } from '../db/database';
-import { EventValidationError, MalformedMessageError, TidingsError } from '../errors';
+import { CardDataError, EventValidationError, MalformedMessageError, TidingsError, UserErasedError } from '../errors';
+import { openPersonalFields, type DataKeyReader } from '../crypto/personal-fields';
+import { ChunkKeys } from './chunk-keys';
+import { withCardDataMasked } from './card-data-dead-letter';
+import { ErasedEventError } from './erased-event';
 import { isEventType } from '../events/catalog';
 import type { EventType } from '../events/generated';
 import { EVENT_TYPE_HEADER } from '../producer/publisher';
@@ -19,6 +23,8 @@ export interface ConsumerStats {
   processed: number;
   /** Records of event types another lane handles: committed without any work. */
   skipped: number;
+  /** Events of erased users (their data key destroyed): recorded in the inbox and skipped. */
+  erased: number;
   duplicates: number;
   malformed: number;
   retried: number;
@@ -53,6 +59,8 @@ export interface ChunkProcessorOptions {
   now?: () => number;
   /** Default: decoded through `registry` and checked against the business rules. */
   decode?: RecordDecoder;
+  /** Users' data keys, to open sealed personal fields. Without them a sealed record pauses the group (KeyUnavailableError). */
+  dataKeys?: DataKeyReader;
 }
 
 export interface Lane {
@@ -98,7 +106,10 @@ export class ChunkProcessor {
     stats.chunks++;
     const routes: Route[] = [];
     const events: Pending[] = [];
+    const erased: EventRecord[] = [];
     const lane = this.options.lane;
+    // The chunk's data keys in one query, when a record needs one.
+    const keys = this.options.dataKeys && new ChunkKeys(this.options.dataKeys, records);
     for (const record of records) {
       const source = roleOf(this.options.topology, record.topic).source;
       // The producer's type header lets another lane's records pass without decoding.
@@ -110,7 +121,7 @@ export class ChunkProcessor {
       }
       tracing.start(record);
       try {
-        const event = await this.decode(record);
+        const event = await this.decode(record, keys);
         if (lane && !lane.accepts(event.type)) {
           tracing.drop(record);
           stats.skipped++;
@@ -120,6 +131,15 @@ export class ChunkProcessor {
         tracing.identify(record, event);
         events.push({ event, source, key: originOf(record).key });
       } catch (error) {
+        if (error instanceof ErasedEventError) {
+          // Not bad data and not an outage: nobody can read it any more, so it is skipped.
+          tracing.drop(record);
+          if (lane && !lane.accepts(error.event.type)) {
+            stats.skipped++;
+            outcomes.set(record, 'skipped');
+          } else erased.push(error.event);
+          continue;
+        }
         if (!(error instanceof MalformedMessageError || error instanceof EventValidationError)) throw error;
         if (lane && !lane.handlesMalformed) {
           tracing.drop(record);
@@ -129,22 +149,28 @@ export class ChunkProcessor {
         }
         stats.malformed++;
         this.options.logger.warn({ topic: record.topic, partition: record.partition, offset: record.offset, code: error.code, reason: error.message }, 'malformed message to DLQ');
-        routes.push(this.deadLetter(record, error, tracing));
+        // No card number may reach the DLQ: the record goes there with it masked.
+        const kept = error instanceof CardDataError ? await withCardDataMasked(this.options.registry, record) : record;
+        routes.push(this.deadLetter(record, error, tracing, kept));
         outcomes.set(record, 'dead_letter');
       }
     }
-    if (events.length === 0) return routes;
+    if (events.length === 0 && erased.length === 0) return routes;
 
     const lines = await this.loadLines(events);
     // Events waiting in a line are neither applied nor delivered now: they follow the head.
     const runnable = events.filter((p) => !lines.waiting.has(p));
     const fresh = await this.options.db.transaction(async (trx) => {
-      const inserted = await recordInInbox(trx, this.options.groupId, runnable.map((p) => p.event));
+      const inserted = await recordInInbox(trx, this.options.groupId, [...runnable.map((p) => p.event), ...erased]);
       // `delete` keeps only the first copy when the same event appears twice in one chunk.
       const newEvents = runnable.map((p) => p.event).filter((e) => inserted.delete(e.eventId));
       if (newEvents.length > 0) await tracing.run(() => this.options.handler.apply(newEvents, trx));
+      const newErased = erased.filter((e) => inserted.delete(e.eventId));
+      if (newErased.length > 0 && this.options.handler.skipErased) await this.options.handler.skipErased(newErased, trx);
       return new Set(newEvents);
     });
+    stats.erased += erased.length;
+    for (const e of erased) outcomes.set(e, 'erased');
     stats.processed += fresh.size;
     stats.duplicates += runnable.length - fresh.size;
 
@@ -163,7 +189,8 @@ export class ChunkProcessor {
     // The line is written before the records move: after a crash in between, the redelivered
     // chunk finds the same line and moves the same records again (duplicates are harmless).
     await this.options.holds.hold(holds);
-    await this.options.holds.release(releases);
+    // An erased event held in its key's line leaves it: it will never be delivered.
+    await this.options.holds.release([...releases, ...erased.map((e) => e.eventId)]);
     outcomes.settle(events.map((p) => p.event), fresh);
     return routes;
   }
@@ -172,8 +199,8 @@ export class ChunkProcessor {
     return p.key !== null && this.options.orderedSources.has(p.source);
   }
 
-  private decode(record: InboundRecord): Promise<EventRecord> {
-    return this.options.decode ? this.options.decode(record) : decodeEvent(this.options.registry, record);
+  private decode(record: InboundRecord, keys: DataKeyReader | undefined): Promise<EventRecord> {
+    return this.options.decode ? this.options.decode(record, keys) : decodeEvent(this.options.registry, record, keys);
   }
 
   /**
@@ -282,7 +309,8 @@ export class ChunkProcessor {
     };
   }
 
-  private deadLetter(record: InboundRecord, error: unknown, tracing: ChunkTracing): Route {
+  /** `kept`: the record as the DLQ keeps it, when not as it came (card data masked). */
+  private deadLetter(record: InboundRecord, error: unknown, tracing: ChunkTracing, kept: InboundRecord = record): Route {
     this.options.stats.deadLettered++;
     tracing.fail(record, error, 'dead_letter');
     const now = this.now();
@@ -290,7 +318,7 @@ export class ChunkProcessor {
     const traceparent = tracing.traceparent(record);
     return {
       topic: dlqTopic(this.options.topology, source),
-      message: this.message(record, failureHeaders(record, { groupId: this.options.groupId, attempts: attemptsOf(record) + 1, dueAt: now, error, now, traceparent })),
+      message: this.message(kept, failureHeaders(kept, { groupId: this.options.groupId, attempts: attemptsOf(record) + 1, dueAt: now, error, now, traceparent })),
     };
   }
 
@@ -314,17 +342,27 @@ export class ChunkProcessor {
 }
 
 /**
- * A record's event, as every group reads it: decoded through the registry and checked against
- * the business rules. Throws MalformedMessageError or EventValidationError for a bad record;
- * anything else it throws is infrastructure (the registry unreachable).
+ * A record's event, as every group reads it: decoded through the registry, its sealed personal
+ * fields opened with `dataKeys`, and checked against the business rules. Throws
+ * MalformedMessageError or EventValidationError for a bad record, ErasedEventError for an
+ * erased user's; anything else it throws is infrastructure (the registry unreachable, a data
+ * key unavailable: KeyUnavailableError).
  */
-export async function decodeEvent(registry: EventRegistry, record: InboundRecord): Promise<EventRecord> {
+export async function decodeEvent(registry: EventRegistry, record: InboundRecord, dataKeys?: DataKeyReader): Promise<EventRecord> {
   const decoded = await registry.decode(record.value);
   const type = decoded.definition.type as EventType;
-  // Schema-valid is not enough: business rules (no negative amounts…) hold for consumers too.
-  validateEvent(type, decoded.payload);
   const eventId = decoded.payload.event_id as string;
-  return { ...record, type, eventId, schemaId: decoded.schemaId, payload: decoded.payload };
+  let payload: Record<string, unknown>;
+  try {
+    // Opened before the rules are checked: they hold for the plain values (an email's format).
+    payload = await openPersonalFields(decoded.definition.schema, decoded.payload, dataKeys);
+  } catch (error) {
+    if (error instanceof UserErasedError) throw new ErasedEventError({ ...record, type, eventId, schemaId: decoded.schemaId, payload: decoded.payload }, error.keyId);
+    throw error;
+  }
+  // Schema-valid is not enough: business rules (no negative amounts…) hold for consumers too.
+  validateEvent(type, payload);
+  return { ...record, type, eventId, schemaId: decoded.schemaId, payload };
 }
 
 /** Inserts inbox rows of `groupId`; returns the event ids that were new to the group. */

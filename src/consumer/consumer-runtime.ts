@@ -6,6 +6,7 @@ import { ensureTopics } from '../kafka/topics';
 import { createLogger, type Logger } from '../observability/logger';
 import { faultPoint } from '../observability/fault-injection';
 import type { EventRegistry } from '../registry/event-registry';
+import type { DataKeyReader } from '../crypto/personal-fields';
 import { retry, RetryAbortedError } from '../retry/retry';
 import { ChunkHeartbeat } from './chunk-heartbeat';
 import { ChunkOutcomes } from './chunk-outcomes';
@@ -39,6 +40,12 @@ export interface ConsumerRuntimeOptions {
   handler: EventHandler;
   /** How a record becomes an event (see RecordDecoder). Default: decoded through `registry`, business rules checked. */
   decode?: RecordDecoder;
+  /**
+   * Users' data keys, to open personal fields sealed by the producers (`Platform.dataKeys`).
+   * Without them, records with sealed fields pause the group with KeyUnavailableError naming
+   * TIDINGS_MASTER_KEY (never dead-lettered); records without pass as they are.
+   */
+  dataKeys?: DataKeyReader;
   /** Only these event types (a priority lane); the others are skipped. Default: all. */
   lane?: Lane;
   /** Records per database transaction, 1 to 10 000. Default 500. */
@@ -71,6 +78,7 @@ export class ConsumerRuntime {
   readonly stats: ConsumerStats = {
     processed: 0,
     skipped: 0,
+    erased: 0,
     duplicates: 0,
     malformed: 0,
     retried: 0,
@@ -99,7 +107,7 @@ export class ConsumerRuntime {
   private stopping = new AbortController();
 
   constructor(private readonly options: ConsumerRuntimeOptions) {
-    const { kafka: _kafka, db: _db, registry: _registry, handler: _handler, decode: _decode, lane: _lane, logger: _logger, ...values } = options;
+    const { kafka: _kafka, db: _db, registry: _registry, handler: _handler, decode: _decode, lane: _lane, logger: _logger, dataKeys: _dataKeys, ...values } = options;
     const settings = consumerRuntimeSettings(values);
     this.settings = settings;
     this.logger = options.logger ?? createLogger(`consumer:${settings.groupId}`);
@@ -114,6 +122,7 @@ export class ConsumerRuntime {
       holds: this.holds,
       handler: options.handler,
       decode: options.decode,
+      dataKeys: options.dataKeys,
       lane: options.lane,
       logger: this.logger,
       stats: this.stats,

@@ -1,3 +1,4 @@
+import type { DataKeyReader } from '../crypto/personal-fields';
 import type { Trx } from '../db/database';
 import type { EventRecord, InboundRecord } from './messages';
 
@@ -22,12 +23,21 @@ export interface DeliveryFailure {
 export interface EventHandler {
   apply(events: EventRecord[], trx: Trx): Promise<void>;
   deliver?(events: EventRecord[]): Promise<DeliveryFailure[]>;
+  /**
+   * Events of erased users (their data key destroyed, so their personal fields cannot be
+   * read), new to the inbox: never applied nor delivered. Runs in the same transaction as
+   * `apply`, to record that they were skipped (the notification group's ledger says so).
+   * Only ids, type and `user_id` of their payloads mean anything.
+   */
+  skipErased?(events: EventRecord[], trx: Trx): Promise<void>;
 }
 
 /**
  * Reads a record into the event the inbox records and the handler sees. Throwing
- * MalformedMessageError or EventValidationError dead-letters the record; anything else is an
- * outage (the chunk is retried). The default decodes through the registry and checks the
- * business rules; a group over records that are not plain events (the dead-letter index) brings its own.
+ * MalformedMessageError or EventValidationError dead-letters the record, ErasedEventError
+ * skips it; anything else is an outage (the chunk is retried). The default decodes through
+ * the registry, opens sealed personal fields with `keys` (the chunk's data keys, when the
+ * runtime has a key store) and checks the business rules; a group over records that are not
+ * plain events (the dead-letter index) brings its own.
  */
-export type RecordDecoder = (record: InboundRecord) => Promise<EventRecord>;
+export type RecordDecoder = (record: InboundRecord, keys?: DataKeyReader) => Promise<EventRecord>;

@@ -1,5 +1,7 @@
-import { TidingsError, describe } from '../errors';
+import { TidingsError } from '../errors';
+import { redactedErrorText } from '../observability/redaction';
 import type { InboundRecord } from './messages';
+import { personalValuesOf } from './personal-values';
 
 /**
  * Headers added to a record when it moves to a retry tier or the DLQ. The original key,
@@ -22,6 +24,8 @@ export const FAILURE_HEADERS = {
   heldBehind: 'tidings-held-behind',
   /** W3C traceparent of the record's first attempt (its first process span); later attempts link to it. */
   firstAttemptTraceparent: 'tidings-first-traceparent',
+  /** Set on a record dead-lettered for card data: how its value was masked (or that it was dropped) and where the card data was. */
+  valueMasked: 'tidings-value-masked',
 } as const;
 
 export interface Origin {
@@ -95,7 +99,8 @@ export function failureHeaders(record: InboundRecord, context: FailureContext): 
     const error = context.error;
     headers[FAILURE_HEADERS.errorClass] = error instanceof Error ? error.constructor.name : typeof error;
     headers[FAILURE_HEADERS.errorCode] = error instanceof TidingsError ? error.code : 'UNEXPECTED';
-    headers[FAILURE_HEADERS.errorMessage] = describe(error).slice(0, 1000);
+    // Operators read it anywhere the DLQ goes: no address, phone, card number or name the error quoted.
+    headers[FAILURE_HEADERS.errorMessage] = redactedErrorText(error, personalValuesOf(record), 1000);
   }
   if (context.heldBehind) headers[FAILURE_HEADERS.heldBehind] = context.heldBehind;
   else delete headers[FAILURE_HEADERS.heldBehind];

@@ -49,22 +49,38 @@ export function roleOf(topology: RetryTopology, topic: string): TopicRole {
 const WEEK_MS = 7 * 24 * 60 * 60 * 1000;
 
 /**
- * How long a tier keeps its records: well past its delay, so a record waiting for its due
- * time (or a line of held records behind it) is never deleted by the broker's default
- * retention first. At least a week, to ride out a consumer that is down for days.
+ * The least a tier keeps its records: well past its delay, so a record waiting for its due
+ * time (or a line of held records behind it) is never deleted first.
  */
-export function tierRetentionMs(delayMs: number): number {
-  return Math.max(WEEK_MS, 3 * delayMs);
+export function tierFloorMs(delayMs: number): number {
+  return 3 * delayMs;
 }
 
-/** Tier and DLQ topics, with as many partitions as their source so keys keep their order. */
+/**
+ * How long a tier keeps its records: past its floor, and at least a week, to ride out a
+ * consumer that is down for days.
+ */
+export function tierRetentionMs(delayMs: number): number {
+  return Math.max(WEEK_MS, tierFloorMs(delayMs));
+}
+
+/**
+ * Tier and DLQ topics, with as many partitions as their source so keys keep their order. They
+ * hold copies of the source's records: a source with a retention of its own (payment.events,
+ * TIDINGS_PAYMENT_RETENTION) caps theirs (TopicSpec.copyOf), a tier never below its floor.
+ */
 export function topologyTopicSpecs(topology: RetryTopology, partitionsOf: (source: string) => number): TopicSpec[] {
   return topology.sources.flatMap((source) => {
     const partitions = partitionsOf(source);
     return [
-      ...topology.delaysMs.map((delay, i) => ({ topic: retryTopic(topology, source, i + 1), partitions, minRetentionMs: tierRetentionMs(delay) })),
-      // Dead letters are kept for review until someone redrives them.
-      { topic: dlqTopic(topology, source), partitions, config: { 'retention.ms': '-1' } },
+      ...topology.delaysMs.map((delay, i) => ({
+        topic: retryTopic(topology, source, i + 1),
+        partitions,
+        minRetentionMs: tierRetentionMs(delay),
+        copyOf: { topic: source, floorMs: tierFloorMs(delay) },
+      })),
+      // Dead letters are kept for review until someone redrives them (or as long as their source keeps records).
+      { topic: dlqTopic(topology, source), partitions, config: { 'retention.ms': '-1' }, copyOf: { topic: source } },
     ];
   });
 }

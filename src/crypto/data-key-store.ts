@@ -46,10 +46,19 @@ export class DataKeyStore {
     this.settings = parseOptions('data key store', optionsSchema, { sealingCacheMs: options.sealingCacheMs, maxCachedKeys: options.maxCachedKeys });
   }
 
+  /**
+   * The user's key for sealing when it is cached (read less than `sealingCacheMs` ago), without
+   * a promise: the publish hot path stays synchronous. Undefined: ask `keyForUser`.
+   */
+  cachedKeyForUser(userId: string): DataKey | undefined {
+    const cached = this.sealing.get(userId);
+    return cached && cached.until > Date.now() ? cached.key : undefined;
+  }
+
   /** The user's live data key, created (and wrapped by the KMS) if they have none. */
   async keyForUser(userId: string): Promise<DataKey> {
-    const cached = this.sealing.get(userId);
-    if (cached && cached.until > Date.now()) return cached.key;
+    const cached = this.cachedKeyForUser(userId);
+    if (cached) return cached;
     const key = (await this.liveKey(userId)) ?? (await this.createKey(userId));
     this.remember(this.sealing, userId, { key, until: Date.now() + this.settings.sealingCacheMs });
     return key;

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomFillSync } from 'node:crypto';
 import { MalformedMessageError } from '../errors';
 
 /**
@@ -31,8 +31,27 @@ export function sealedKeyId(value: string): string | undefined {
   return SEALED.exec(value)?.[1];
 }
 
+/**
+ * Random IVs drawn from one buffer filled at a time: one call into the random generator per
+ * 1,024 seals instead of one per seal (a large share of sealing's cost on the publish path).
+ * Each IV is used once; the buffer is refilled when used up.
+ */
+const IV_POOL = Buffer.alloc(IV_BYTES * 1024);
+let ivOffset = IV_POOL.length;
+
+function nextIv(): Buffer {
+  if (ivOffset === IV_POOL.length) {
+    randomFillSync(IV_POOL);
+    ivOffset = 0;
+  }
+  // A copy: the pool is overwritten on refill, and the IV travels in the sealed text.
+  const iv = Buffer.from(IV_POOL.subarray(ivOffset, ivOffset + IV_BYTES));
+  ivOffset += IV_BYTES;
+  return iv;
+}
+
 export function seal(key: DataKey, plaintext: string): string {
-  const iv = randomBytes(IV_BYTES);
+  const iv = nextIv();
   const cipher = createCipheriv('aes-256-gcm', key.key, iv);
   cipher.setAAD(aad(key.keyId));
   const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()]);

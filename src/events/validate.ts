@@ -9,6 +9,7 @@
  */
 import { Type, types as avroTypes } from 'avsc';
 import { EventValidationError } from '../errors';
+import { holdsCardNumber, isSecretFieldName, refuseCardData } from './card-data';
 import { getEventDefinition, type EventDefinition } from './catalog';
 import { ruleProblem, rulesOf, type FieldRules } from './rules';
 import {
@@ -312,6 +313,11 @@ interface CompiledEvent {
   definition: EventDefinition;
   named: ReadonlyMap<string, AvroNamedSchema>;
   check: Check;
+  /**
+   * No field of the schema is named like a card secret: an event that passes `check` has no
+   * other keys (and no map, whose keys would be data), so only its strings need scanning.
+   */
+  fieldNamesSafe: boolean;
 }
 
 /** By event type: the catalog is loaded once, and one map look-up is all a valid event costs. */
@@ -322,7 +328,8 @@ function compiledFor(type: string): CompiledEvent {
   if (!compiled) {
     const definition = getEventDefinition(type);
     const named = collectNamedTypes(definition.schema);
-    compiled = { definition, named, check: new CheckCompiler(named).compile(definition.schema) };
+    const fieldNames = [...named.values()].flatMap((t) => (t.type === 'record' ? t.fields.map((f) => f.name) : []));
+    compiled = { definition, named, check: new CheckCompiler(named).compile(definition.schema), fieldNamesSafe: !fieldNames.some(isSecretFieldName) };
     compiledEvents.set(type, compiled);
   }
   return compiled;
@@ -340,10 +347,17 @@ function diagnose(definition: EventDefinition, named: ReadonlyMap<string, AvroNa
 /**
  * Throws EventValidationError naming the first bad field, or UnknownEventTypeError.
  * Unknown fields are rejected too: Avro would silently drop them, hiding producer typos.
+ * Card data comes first (CardDataError, naming every such field): a card number is refused
+ * as such wherever it is, even in a field whose format it breaks anyway (`card_last4`), and
+ * so is a `cvv` field, which is also not in any schema.
  */
 export function validateEvent(type: string, payload: unknown): void {
-  const { definition, named, check } = compiledFor(type);
-  if (check(payload)) return;
+  const { definition, named, check, fieldNamesSafe } = compiledFor(type);
+  if (check(payload)) {
+    if (!fieldNamesSafe || holdsCardNumber(payload)) refuseCardData(type, payload);
+    return;
+  }
+  refuseCardData(type, payload);
   if (!isPlainObject(payload)) {
     throw new EventValidationError(type, '(event)', `must be an object (got ${describeValue(payload)})`);
   }

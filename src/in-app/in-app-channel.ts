@@ -1,4 +1,5 @@
 import { SpanKind } from '@opentelemetry/api';
+import type { DataKeyStore } from '../crypto/data-key-store';
 import type { Db, Trx } from '../db/database';
 import type { OutboundMessage } from '../notifications/channels/channel';
 import type { TransactionalChannelSender } from '../notifications/channels/channel-sender';
@@ -18,10 +19,11 @@ export class InAppChannel implements TransactionalChannelSender {
   private readonly store: InAppStore;
   private readonly single: FailoverProvider;
 
-  constructor(options: { db: Db; name?: string }) {
+  /** `dataKeys`: titles and bodies are then stored sealed with each user's data key (see InAppStore). */
+  constructor(options: { db: Db; name?: string; dataKeys?: DataKeyStore }) {
     const provider = new InAppProvider(options);
     this.providerName = provider.name;
-    this.store = new InAppStore(options.db);
+    this.store = new InAppStore(options.db, options.dataKeys);
     this.single = new FailoverProvider({ channel: 'in_app', providers: [provider] });
   }
 

@@ -1,3 +1,4 @@
+import type { DataKeyStore } from '../crypto/data-key-store';
 import type { Db } from '../db/database';
 import { ProviderError, TidingsError, describe } from '../errors';
 import type { OutboundMessage, Provider, ProviderReceipt } from '../notifications/channels/channel';
@@ -29,9 +30,9 @@ export class InAppProvider implements Provider {
   readonly name: string;
   private readonly store: InAppStore;
 
-  constructor(private readonly options: { db: Db; name?: string }) {
+  constructor(private readonly options: { db: Db; name?: string; dataKeys?: DataKeyStore }) {
     this.name = options.name ?? 'in-app';
-    this.store = new InAppStore(options.db);
+    this.store = new InAppStore(options.db, options.dataKeys);
   }
 
   async send(message: OutboundMessage): Promise<ProviderReceipt> {

@@ -1,3 +1,5 @@
+import type { DataKeyStore } from '../crypto/data-key-store';
+import { columnOpener, columnSealer, type ColumnSealer } from '../crypto/sealed-columns';
 import type { Db, Trx } from '../db/database';
 
 export interface NewInAppNotification {
@@ -39,20 +41,28 @@ interface Row {
 /**
  * The users' in-app notifications. `add` accepts the caller's transaction and is idempotent
  * per (event, user), so a redelivered event shows up once.
+ *
+ * With a key store, title and body (rendered with the user's name, amounts, places) are
+ * stored sealed with the user's data key and opened when read; once the user is erased they
+ * read as ERASED.
  */
 export class InAppStore {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly dataKeys?: DataKeyStore,
+  ) {}
 
   /** Adds a notification; `created` is false when this event had already reached this user. */
   async add(trx: Trx | Db, notification: NewInAppNotification): Promise<{ notification: InAppNotification; created: boolean }> {
+    const sealer = await columnSealer(this.dataKeys, [notification.userId]);
     const inserted = (await trx('in_app_notifications')
-      .insert(rowOf(notification))
+      .insert(rowOf(notification, sealer))
       .onConflict(['event_id', 'user_id'])
       .ignore()
       .returning('*')) as Row[];
-    if (inserted[0]) return { notification: toNotification(inserted[0]), created: true };
+    if (inserted[0]) return { notification: { ...toNotification(inserted[0]), title: notification.title, body: notification.body }, created: true };
     const existing = (await trx('in_app_notifications').where({ event_id: notification.eventId, user_id: notification.userId }).first()) as Row;
-    return { notification: toNotification(existing), created: false };
+    return { notification: (await this.opened([existing]))[0] as InAppNotification, created: false };
   }
 
   /**
@@ -62,8 +72,9 @@ export class InAppStore {
   async addMany(trx: Trx | Db, notifications: readonly NewInAppNotification[]): Promise<number[]> {
     if (notifications.length === 0) return [];
     const keyOf = (eventId: string, userId: string): string => `${eventId}\u0000${userId}`;
+    const sealer = await columnSealer(this.dataKeys, notifications.map((n) => n.userId));
     const inserted = (await trx('in_app_notifications')
-      .insert(notifications.map(rowOf))
+      .insert(notifications.map((n) => rowOf(n, sealer)))
       .onConflict(['event_id', 'user_id'])
       .ignore()
       .returning(['id', 'event_id', 'user_id'])) as Array<Pick<Row, 'id' | 'event_id' | 'user_id'>>;
@@ -82,7 +93,7 @@ export class InAppStore {
     const query = this.db('in_app_notifications').where({ user_id: userId }).orderBy('id', 'desc').limit(options.limit);
     if (options.before !== undefined) query.where('id', '<', options.before);
     if (options.unreadOnly) query.whereNull('read_at');
-    return ((await query) as Row[]).map(toNotification);
+    return this.opened((await query) as Row[]);
   }
 
   async unreadCount(userId: string): Promise<number> {
@@ -100,15 +111,20 @@ export class InAppStore {
     if (ids !== 'all') query.whereIn('id', ids);
     return query.update({ read_at: this.db.fn.now() });
   }
+
+  private async opened(rows: Row[]): Promise<InAppNotification[]> {
+    const opener = await columnOpener(this.dataKeys, rows.flatMap((r) => [r.title, r.body]));
+    return rows.map((row) => ({ ...toNotification(row), title: opener.open(row.title), body: opener.open(row.body) }));
+  }
 }
 
-function rowOf(notification: NewInAppNotification): Record<string, unknown> {
+function rowOf(notification: NewInAppNotification, sealer: ColumnSealer): Record<string, unknown> {
   return {
     user_id: notification.userId,
     event_id: notification.eventId,
     kind: notification.kind,
-    title: notification.title,
-    body: notification.body,
+    title: sealer.seal(notification.userId, notification.title),
+    body: sealer.seal(notification.userId, notification.body),
     data: JSON.stringify(notification.data ?? {}),
   };
 }

@@ -1,9 +1,15 @@
 import { canonicalJson, contentHash, sha256Hex, type JsonValue } from '../audit/content-hash';
+import type { DataKeyStore } from '../crypto/data-key-store';
+import { columnSealer } from '../crypto/sealed-columns';
 import type { Db, Trx } from '../db/database';
+import { isEventType } from '../events/catalog';
 
 export type LegalRecordKind = 'receipt' | 'invoice';
 
-/** A receipt or invoice as a JSON document (amounts in integer minor units, never floats). */
+/**
+ * A receipt or invoice as a JSON document (amounts in integer minor units, never floats). The
+ * document of an event is its payload with the event type as `type`.
+ */
 export type LegalDocument = { [key: string]: JsonValue };
 
 export interface LegalRecordInput {
@@ -44,13 +50,22 @@ interface Row {
  * Receipts and invoices kept for the law: append-only (the database refuses UPDATE and
  * DELETE), each with a content hash, idempotent per event. `append` takes the caller's
  * transaction so a record is stored if and only if the caller's other effects commit.
+ *
+ * With a key store, the fields an event's schema marks personal (the customer's address and
+ * name) are sealed with the user's data key before the document is hashed and stored: the
+ * record stays whole and verifiable after an erasure, without the personal data. Read
+ * documents are as stored (sealed).
  */
 export class LegalRecords {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly dataKeys?: DataKeyStore,
+  ) {}
 
   async append(trx: Trx | Db, input: LegalRecordInput): Promise<AppendResult> {
+    const [sealed] = await this.sealed([input]);
     const inserted = (await trx('legal_records')
-      .insert(recordRow(input))
+      .insert(recordRow(sealed as LegalRecordInput))
       .onConflict('event_id')
       .ignore()
       .returning('*')) as Row[];
@@ -65,8 +80,16 @@ export class LegalRecords {
    */
   async appendMany(trx: Trx | Db, inputs: readonly LegalRecordInput[]): Promise<number> {
     if (inputs.length === 0) return 0;
-    const inserted = (await trx('legal_records').insert(inputs.map(recordRow)).onConflict('event_id').ignore().returning('id')) as unknown[];
+    const inserted = (await trx('legal_records').insert((await this.sealed(inputs)).map(recordRow)).onConflict('event_id').ignore().returning('id')) as unknown[];
     return inserted.length;
+  }
+
+  private async sealed(inputs: readonly LegalRecordInput[]): Promise<LegalRecordInput[]> {
+    const sealer = await columnSealer(this.dataKeys, inputs.map((i) => i.userId));
+    return inputs.map((input) => {
+      const type = input.document.type;
+      return typeof type === 'string' && isEventType(type) ? { ...input, document: sealer.sealPayload(type, input.userId, input.document) } : input;
+    });
   }
 
   /** Every record of a payment, oldest first. */

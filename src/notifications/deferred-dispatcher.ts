@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { DataKeyStore } from '../crypto/data-key-store';
 import type { Db } from '../db/database';
 import { TidingsError, describe } from '../errors';
 import { createLogger, type Logger } from '../observability/logger';
@@ -25,6 +26,8 @@ export interface DeferredDispatcherOptions extends DeferredDispatcherSettings {
   channels: Partial<Record<ChannelName, ChannelSender>>;
   clock?: () => Date;
   logger?: Logger;
+  /** Users' data keys: deferred messages are stored sealed and opened here (see LedgerClaims). */
+  dataKeys?: DataKeyStore;
 }
 
 export interface DeferredDispatcherStats {
@@ -55,10 +58,10 @@ export class DeferredDispatcher {
   private abort = new AbortController();
 
   constructor(private readonly options: DeferredDispatcherOptions) {
-    const { db: _db, channels: _channels, clock: _clock, logger: _logger, ...rest } = options;
+    const { db: _db, channels: _channels, clock: _clock, logger: _logger, dataKeys: _dataKeys, ...rest } = options;
     this.settings = parseOptions('deferred dispatcher', settingsSchema, rest);
     this.logger = options.logger ?? createLogger('deferred-dispatcher');
-    this.ledger = new LedgerClaims(options.db, this.logger, this.stats);
+    this.ledger = new LedgerClaims(options.db, this.logger, this.stats, options.dataKeys);
     this.owner = this.settings.instanceId ?? defaultInstanceId();
   }
 

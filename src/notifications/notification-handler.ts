@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { DeliveryFailure, EventHandler } from '../consumer/event-handler';
 import type { EventRecord } from '../consumer/messages';
+import type { DataKeyStore } from '../crypto/data-key-store';
 import type { Db, Trx } from '../db/database';
 import type { PaymentSucceeded } from '../events/generated';
 import { LegalRecords, type LegalDocument } from '../legal/legal-records';
@@ -9,11 +10,11 @@ import type { ChannelName, OutboundMessage } from './channels/channel';
 import { isTransactional, type ChannelSender } from './channels/channel-sender';
 import { countDelivery, countPlannedSuppressions } from './delivery/delivery-metrics';
 import { Deliverer, type DeliveryStats } from './delivery/deliverer';
-import { LedgerClaims } from './delivery/ledger-claims';
+import { LedgerClaims, USER_ERASED_REASON } from './delivery/ledger-claims';
 import { MessageRenderer } from './delivery/message-renderer';
 import { defaultInstanceId, parseOptions } from '../config/options';
 import { claimOptions } from './delivery/options';
-import { activeTokens, planDeliveries, type PlannedRow } from './delivery/planning';
+import { activeTokens, ledgerRows, planDeliveries, type PlannedRow } from './delivery/planning';
 import { defaultEmailRenderer, type EmailRenderer } from './email/render';
 import type { PreferenceStore, UserPreferences } from './preferences';
 import type { RateLimiter } from './rate-limiter';
@@ -42,7 +43,10 @@ export interface NotificationHandlerOptions extends NotificationHandlerSettings 
   emailRenderer?: EmailRenderer;
   clock?: () => Date;
   logger?: Logger;
+  /** Users' data keys (`Platform.dataKeys`): addresses, messages and legal copies are then stored sealed. */
+  dataKeys?: DataKeyStore;
 }
+
 
 export interface NotificationStats extends DeliveryStats {
   receiptsStored: number;
@@ -68,13 +72,13 @@ export class NotificationHandler implements EventHandler {
   private readonly abort = new AbortController();
 
   constructor(private readonly options: NotificationHandlerOptions) {
-    const { db: _db, channels: _channels, preferences: _p, rateLimiter: _r, emailRenderer: _e, clock: _c, logger: _l, ...rest } = options;
+    const { db: _db, channels: _channels, preferences: _p, rateLimiter: _r, emailRenderer: _e, clock: _c, logger: _l, dataKeys: _k, ...rest } = options;
     const settings = parseOptions('notification handler', settingsSchema, rest);
     const logger = options.logger ?? createLogger('notifications');
-    this.legal = new LegalRecords(options.db);
+    this.legal = new LegalRecords(options.db, options.dataKeys);
     this.renderer = new MessageRenderer(options.emailRenderer ?? defaultEmailRenderer(), settings.messageDomain);
     this.deliverer = new Deliverer({
-      ledger: new LedgerClaims(options.db, logger, this.stats),
+      ledger: new LedgerClaims(options.db, logger, this.stats, options.dataKeys),
       channels: options.channels,
       preferences: options.preferences,
       rateLimiter: options.rateLimiter,
@@ -114,6 +118,27 @@ export class NotificationHandler implements EventHandler {
   async plan(events: EventRecord[], trx: Trx): Promise<void> {
     const rows = await this.planRows(events, trx);
     await this.deliverInTransaction(trx, rows, events);
+    if (rows.length > 0) await trx('delivery_ledger').insert(await ledgerRows(rows, this.options.dataKeys)).onConflict(['event_id', 'channel', 'recipient']).ignore();
+    countPlannedSuppressions(rows);
+  }
+
+  /**
+   * Events of erased users (their data key destroyed; see EventHandler.skipErased): nothing is
+   * sent, and each routed channel gets a ledger row `suppressed` with reason `user_erased` and
+   * no recipient, so the ledger says why the event went without a notification.
+   */
+  async skipErased(events: EventRecord[], trx: Trx): Promise<void> {
+    const rows = events.flatMap((e) =>
+      [...new Set(routeOf(e.type).channels.map((c) => c.channel))].map((channel) => ({
+        event_id: e.eventId,
+        event_type: e.type,
+        channel,
+        recipient: '',
+        user_id: String(e.payload.user_id),
+        status: 'suppressed' as const,
+        reason: USER_ERASED_REASON,
+      })),
+    );
     if (rows.length > 0) await trx('delivery_ledger').insert(rows).onConflict(['event_id', 'channel', 'recipient']).ignore();
     countPlannedSuppressions(rows);
   }
@@ -127,7 +152,7 @@ export class NotificationHandler implements EventHandler {
     const users = events.map((e) => String(e.payload.user_id));
     const prefs = (await this.options.preferences?.load(users, trx)) ?? new Map<string, UserPreferences>();
     const needsTokens = events.some((e) => routeOf(e.type).channels.some((c) => c.channel === 'push'));
-    const tokens = needsTokens ? await activeTokens(trx ?? this.options.db, users) : new Map<string, string[]>();
+    const tokens = needsTokens ? await activeTokens(trx ?? this.options.db, users, this.options.dataKeys) : new Map<string, string[]>();
     const enabled = (channel: ChannelName): boolean => this.options.channels[channel] !== undefined;
     return events.flatMap((e) => planDeliveries(e, prefs.get(String(e.payload.user_id)), tokens, enabled));
   }

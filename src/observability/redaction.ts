@@ -1,9 +1,14 @@
 /**
  * What personal data and card data look like where Tidings writes text for operators: log
- * lines and span error messages. Named fields (an `email`, a `recipient`) are removed whole;
- * free text (an SMTP server's reply quoting the address, an error echoing a phone number) is
- * scanned for e-mail addresses, E.164 phone numbers and card numbers, which are masked.
+ * lines, span error messages, DLQ error headers and the delivery ledger's error columns.
+ * Named fields (an `email`, a `recipient`, a `cvv`) are removed whole; free text (an SMTP
+ * server's reply quoting the address, an error echoing a phone number) is scanned for e-mail
+ * addresses, E.164 phone numbers and card numbers, which are masked, and, where the event is
+ * known, for its personal values (a name the server quoted).
  */
+import { isSecretFieldName, replaceCardNumbers } from '../events/card-data';
+import { maskValuesIn } from '../events/personal-data';
+import { describe } from '../errors';
 
 /** Fields whose value is removed from a logged object, at the top level or one level down. */
 const SENSITIVE_FIELDS = [
@@ -21,18 +26,10 @@ const SENSITIVE_FIELDS = [
   'location',
   'verification_url',
   'reset_url',
-  'card_number',
-  'cardNumber',
-  'pan',
-  'cvv',
-  'cvc',
-  'password',
-  'token',
-  'secret',
   'authorization',
 ] as const;
 
-/** pino `redact` paths for the fields above. */
+/** pino `redact` paths for the fields above (card secrets and credentials: see scrubLogObject). */
 export const REDACTED_PATHS: readonly string[] = SENSITIVE_FIELDS.flatMap((field) => [field, `*.${field}`]);
 
 export const REDACTED = '[redacted]';
@@ -40,39 +37,28 @@ export const REDACTED = '[redacted]';
 // Local part and domain as mail systems write them; already-masked `a***@x.org` has a `*` before the `@` and is left alone.
 const EMAIL = /[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}/g;
 const PHONE = /\+[1-9]\d{6,14}(?!\d)/g;
-/**
- * 13 to 19 digits, optionally grouped by single spaces or dashes, not glued to other word
- * characters or dashes (so the digit groups of a UUID or a longer number never match).
- */
-const DIGIT_RUN = /(?<![\w-])\d(?:[ -]?\d){12,18}(?![\w-])/g;
-
-/**
- * A payment card number: 13 to 19 digits that pass the Luhn check and start like a card
- * (2 to 6: Mastercard, Amex/Diners/JCB, Visa, Mastercard, Discover/UnionPay). The leading
- * digit keeps epoch-millisecond timestamps (13 digits starting with 1) out.
- */
-export function isCardNumber(digits: string): boolean {
-  if (digits.length < 13 || digits.length > 19 || digits[0]! < '2' || digits[0]! > '6') return false;
-  let sum = 0;
-  for (let i = 0; i < digits.length; i++) {
-    let d = digits.charCodeAt(digits.length - 1 - i) - 48;
-    if (i % 2 === 1) {
-      d *= 2;
-      if (d > 9) d -= 9;
-    }
-    sum += d;
-  }
-  return sum % 10 === 0;
-}
 
 /** `text` with e-mail addresses (domain kept), phone numbers and card numbers masked. */
 export function scrubText(text: string): string {
-  // Cheap tests first: most log text has no `@`, no `+` and no long digit run.
+  // Cheap tests first: most log text has no `@` and no `+`.
   let out = text;
   if (out.includes('@')) out = out.replace(EMAIL, (address) => `***${address.slice(address.indexOf('@'))}`);
   if (out.includes('+')) out = out.replace(PHONE, '+***');
-  if (/\d{4}/.test(out)) out = out.replace(DIGIT_RUN, (run) => (isCardNumber(run.replace(/[ -]/g, '')) ? '[card]' : run));
-  return out;
+  return replaceCardNumbers(out, () => '[card]');
+}
+
+/**
+ * `text` with the event's own personal values (`personal`: see maskPersonalData) masked where
+ * they are repeated, then scrubbed (scrubText): a server quoting a name is caught by the
+ * first, an address of another user by the second.
+ */
+export function redactText(text: string, personal: readonly string[] = []): string {
+  return scrubText(personal.length === 0 ? text : maskValuesIn(text, personal));
+}
+
+/** An error's message as Tidings stores it for operators (DLQ header, ledger column): redacted, then cut to `maxLength`. */
+export function redactedErrorText(error: unknown, personal: readonly string[] = [], maxLength = 2000): string {
+  return redactText(describe(error), personal).slice(0, maxLength);
 }
 
 /** Keys whose values are identifiers Tidings generates (hex trace ids may hold long digit runs). */
@@ -80,8 +66,10 @@ const TRUSTED_KEYS = new Set(['trace_id', 'span_id', 'trace_flags']);
 const MAX_DEPTH = 8;
 
 /**
- * A copy of a log object with every string scrubbed (see scrubText), errors included. Objects
- * nested deeper than a few levels and cycles are cut short.
+ * A copy of a log object with every string scrubbed (see scrubText), errors included, and the
+ * value of every field named like a card secret or a credential (`cvv`, `password`, `token`,
+ * see isSecretFieldName) redacted at any depth. Objects nested deeper than a few levels and
+ * cycles are cut short.
  */
 export function scrubLogObject(object: Record<string, unknown>): Record<string, unknown> {
   return scrubRecord(object, 0, new WeakSet());
@@ -91,7 +79,9 @@ function scrubRecord(object: Record<string, unknown>, depth: number, seen: WeakS
   const out: Record<string, unknown> = {};
   for (const key of Object.keys(object)) {
     const value = object[key];
-    out[key] = TRUSTED_KEYS.has(key) ? value : scrubValue(value, depth + 1, seen);
+    if (TRUSTED_KEYS.has(key)) out[key] = value;
+    else if (isSecretFieldName(key) && (typeof value === 'string' || typeof value === 'number')) out[key] = REDACTED;
+    else out[key] = scrubValue(value, depth + 1, seen);
   }
   return out;
 }

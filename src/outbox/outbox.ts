@@ -9,7 +9,9 @@ import type { TopicNames } from '../kafka/topics';
 import { createLogger, type Logger } from '../observability/logger';
 import { parseOptions } from '../config/options';
 import { topicNamesSchema } from '../producer/options';
-import { callerTraceparent, eventHeaders, topicForEvent, type PublishOptions } from '../producer/publisher';
+import { callerTraceparent, eventHeaders, KEY_ID_HEADER, topicForEvent, type PublishOptions } from '../producer/publisher';
+import type { DataKeyStore } from '../crypto/data-key-store';
+import { EventSealer } from '../producer/event-sealer';
 
 export const OUTBOX_TABLE = 'outbox';
 
@@ -22,6 +24,11 @@ export interface OutboxOptions {
    */
   schema?: string;
   logger?: Logger;
+  /**
+   * Users' data keys: the row holds the event with its personal fields already sealed (the
+   * relay publishes the bytes as they are). Default: none. `Platform.createOutbox` passes `Platform.dataKeys`.
+   */
+  dataKeys?: DataKeyStore;
 }
 
 const settingsSchema = z.object({ topics: topicNamesSchema, schema: dbSchemaName.default(DEFAULT_DB_SCHEMA) });
@@ -63,20 +70,29 @@ const fingerprints = new WeakMap<Type, string>();
  * the fingerprint of the schema that wrote it; the relay looks the schema id up in the
  * registry and frames the Confluent wire format when it publishes. So a registry outage
  * delays publishing, never the caller's write, and a consumer cannot tell the two paths apart.
+ * With `dataKeys`, personal fields are sealed first; a user's first event creates their data
+ * key (through the KMS, committed on its own connection: a key outliving a rolled-back
+ * transaction seals nothing and costs nothing).
  */
 export class Outbox {
   private readonly topics: TopicNames;
   private readonly schema: string;
   private readonly logger: Logger;
+  private readonly sealer: EventSealer | undefined;
 
   constructor(options: OutboxOptions = {}) {
-    const { logger, ...rest } = options;
+    const { logger, dataKeys, ...rest } = options;
     ({ topics: this.topics, schema: this.schema } = parseOptions('outbox', settingsSchema, rest));
     this.logger = logger ?? createLogger('outbox');
+    this.sealer = dataKeys && new EventSealer(dataKeys);
   }
 
   async enqueue<T extends EventType>(trx: Trx, type: T, event: EventMap[T], options: PublishOptions = {}): Promise<{ id: string }> {
     validateEvent(type, event);
+    // Sealed before it is stored: the row, the relay and the topic never hold the plain values.
+    const { event: stored, keyId } = this.sealer ? await this.sealer.seal(type, event) : { event, keyId: undefined };
+    const headers = eventHeaders(type, event.event_id, options, callerTraceparent(options) ?? null);
+    if (keyId !== undefined) headers[KEY_ID_HEADER] = keyId;
     const topic = topicForEvent(this.topics, type);
     const { avroType } = getEventDefinition(type);
     const [{ id }] = (await trx(OUTBOX_TABLE)
@@ -86,10 +102,10 @@ export class Outbox {
         event_type: type,
         topic,
         message_key: event.user_id,
-        value: avroType.toBuffer(event),
+        value: avroType.toBuffer(stored),
         avro_fingerprint: avroFingerprint(avroType),
         // The caller's trace context, if any: the relay publishes the event as its child.
-        headers: eventHeaders(type, event.event_id, options, callerTraceparent(options) ?? null),
+        headers,
         occurred_at: new Date(event.occurred_at),
       })
       .returning('id')) as [{ id: string }];

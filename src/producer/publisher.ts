@@ -15,6 +15,8 @@ import { isRetriableKafkaError, isUnknownTopic, sendIsolatingRefusals } from '..
 import { createEventProducer } from './event-producer';
 import { MAX_TIMER_MS, parseOptions, positiveInt } from '../config/options';
 import { metadataMaxAgeSchema, topicNamesSchema } from './options';
+import type { DataKeyStore } from '../crypto/data-key-store';
+import { EventSealer, type SealedEvent } from './event-sealer';
 
 export { partitionForKey } from './partitioner';
 
@@ -36,6 +38,12 @@ export interface PublisherOptions {
   metadataMaxAgeMs?: number;
   compression?: 'none' | 'gzip';
   logger?: Logger;
+  /**
+   * Users' data keys: personal fields (`"tidings.personal": true`) are sealed with the user's
+   * key before encoding, and the record carries the key id in `tidings-key-id`. Default: none,
+   * fields are sent as they are. `Platform.createPublisher` passes `Platform.dataKeys`.
+   */
+  dataKeys?: DataKeyStore;
 }
 
 const settingsSchema = z.object({
@@ -83,6 +91,8 @@ interface Pending extends Message {
 
 export const EVENT_TYPE_HEADER = 'tidings-event-type';
 export const EVENT_ID_HEADER = 'tidings-event-id';
+/** The id of the data key the record's personal fields are sealed with (docs/envelope-encryption.md); absent when none is. */
+export const KEY_ID_HEADER = 'tidings-key-id';
 
 /**
  * The headers every Tidings event carries, whether published directly or through the outbox.
@@ -144,10 +154,12 @@ export class Publisher {
   private waiting: Array<() => void> = [];
   private waitingHead = 0;
   private connected = false;
+  private readonly sealer: EventSealer | undefined;
 
   constructor(private readonly options: PublisherOptions) {
-    const { kafka: _kafka, registry: _registry, logger, ...rest } = options;
+    const { kafka: _kafka, registry: _registry, logger, dataKeys, ...rest } = options;
     this.settings = parseOptions('publisher', settingsSchema, rest);
+    this.sealer = dataKeys && new EventSealer(dataKeys);
     this.logger = logger ?? createLogger('publisher');
     this.compression = this.settings.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
     this.producer = this.newProducer();
@@ -195,10 +207,30 @@ export class Publisher {
     }
     if (this.unsettled < this.settings.maxQueuedEvents && this.waitingHead === this.waiting.length) {
       this.unsettled++;
-      return this.accept(type, event, options);
+      return this.sealThenAccept(type, event, options);
     }
     // Full: wait for a place, behind earlier waiters (so a user's events keep their order).
-    return new Promise<void>((resolve) => this.waiting.push(resolve)).then(() => this.accept(type, event, options));
+    return new Promise<void>((resolve) => this.waiting.push(resolve)).then(() => this.sealThenAccept(type, event, options));
+  }
+
+  /** Seals the personal fields (after validation, before encoding), then goes on; gives the place back if sealing fails. */
+  private sealThenAccept<T extends EventType>(type: T, event: EventMap[T], options: PublishOptions): Promise<PublishResult> {
+    if (!this.sealer) return this.accept(type, event, options);
+    let sealed: SealedEvent<T> | Promise<SealedEvent<T>>;
+    try {
+      sealed = this.sealer.seal(type, event);
+    } catch (error) {
+      this.release(1);
+      return Promise.reject(error);
+    }
+    if (!(sealed instanceof Promise)) return this.accept(type, sealed.event, options, sealed.keyId);
+    return sealed.then(
+      (s) => this.accept(type, s.event, options, s.keyId),
+      (error: unknown) => {
+        this.release(1);
+        throw error;
+      },
+    );
   }
 
   /** Sends everything accepted so far and resolves when the broker has answered for all of it. */
@@ -211,21 +243,21 @@ export class Publisher {
   }
 
   /** Holds a place (taken by the caller); gives it back if the event never reaches a batch. */
-  private accept<T extends EventType>(type: T, event: EventMap[T], options: PublishOptions): Promise<PublishResult> {
+  private accept<T extends EventType>(type: T, event: EventMap[T], options: PublishOptions, keyId?: string): Promise<PublishResult> {
     // Behind a registry look-up still under way, so a known type cannot overtake a new one.
-    if (this.lookup) return this.lookup.then(() => this.accept(type, event, options));
+    if (this.lookup) return this.lookup.then(() => this.accept(type, event, options, keyId));
     try {
       const route = this.routes.get(type);
-      if (route !== undefined) return this.enqueue(route, type, event, options);
+      if (route !== undefined) return this.enqueue(route, type, event, options, keyId);
     } catch (error) {
       this.release(1);
       return Promise.reject(error);
     }
-    return this.publishFirst(type, event, options);
+    return this.publishFirst(type, event, options, keyId);
   }
 
   /** First publish of a type: ask the registry once. */
-  private async publishFirst<T extends EventType>(type: T, event: EventMap[T], options: PublishOptions): Promise<PublishResult> {
+  private async publishFirst<T extends EventType>(type: T, event: EventMap[T], options: PublishOptions, keyId: string | undefined): Promise<PublishResult> {
     const topic = this.topicFor(type);
     const schemaId = this.options.registry.schemaId(type, topic);
     // Settles after this publish has continued (its reaction comes first), failed or not.
@@ -241,20 +273,22 @@ export class Publisher {
     } finally {
       if (this.lookup === lookup) this.lookup = undefined;
     }
-    return this.enqueue(route, type, event, options);
+    return this.enqueue(route, type, event, options, keyId);
   }
 
-  private enqueue(route: Route, type: EventType, event: EventMap[EventType], options: PublishOptions): Promise<PublishResult> {
+  private enqueue(route: Route, type: EventType, event: EventMap[EventType], options: PublishOptions, keyId: string | undefined): Promise<PublishResult> {
     const eventId = event.event_id;
     const value = frame(route.schemaId, route.avroType, event);
     // Undefined while tracing is off: then the traceparent is a new id, no span object is made.
     const span = startSendSpan(route.topic, eventId, options.traceparent, true);
+    const headers = eventHeaders(type, eventId, options, span && traceparentOf(span));
+    if (keyId !== undefined) headers[KEY_ID_HEADER] = keyId;
     const result = new Promise<PublishResult>((resolve, reject) => {
       this.queue.push({
         key: event.user_id,
         value,
         timestamp: String(event.occurred_at),
-        headers: eventHeaders(type, eventId, options, span && traceparentOf(span)),
+        headers,
         topic: route.topic,
         eventId,
         assigned: -1,

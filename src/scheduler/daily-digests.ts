@@ -1,3 +1,5 @@
+import type { DataKeyStore } from '../crypto/data-key-store';
+import { NOT_SEALED, columnOpener, type ColumnSealer } from '../crypto/sealed-columns';
 import type { Db, Trx } from '../db/database';
 import type { Contact, EventMap } from '../events/generated';
 import type { EventRecord } from '../consumer/messages';
@@ -6,6 +8,7 @@ import { digestLineOf, isPaymentEventType, type DigestEntryKind, type PaymentEve
 import { DueQueue } from './due-queue';
 import type { ScheduledEmailRenderer } from './scheduled-email';
 import type { ScheduledDelivery, ScheduledJobKind } from './scheduled-job';
+import { scheduledRecipient } from './scheduled-ledger';
 import { addDays, instantAtLocalHour, localDateOf, type LocalDate } from './zoned-time';
 
 export const DIGESTS_TABLE = 'daily_digests';
@@ -44,15 +47,16 @@ interface OpenedDigest {
  * with SKIP LOCKED, so an entry is either committed before its digest is claimed (and is
  * in it) or sees it claimed or sent. Then, rather than be lost, it joins the user's next
  * open digest (today's, by the scheduler's clock), flagged as late. Returns how many did.
+ * The recipient's address and name are stored as `sealer` seals them.
  */
-export async function addToDigests(trx: Trx, events: EventRecord[], now: number, digestHour: number): Promise<number> {
+export async function addToDigests(trx: Trx, events: EventRecord[], now: number, digestHour: number, sealer: ColumnSealer = NOT_SEALED): Promise<number> {
   const lines = events.filter((e): e is EventRecord & { type: PaymentEventType } => isPaymentEventType(e.type));
   if (lines.length === 0) return 0;
   const keys = new Map<string, DigestKey>();
   const keyOf = new Map<EventRecord, string>();
   for (const record of lines) {
     const event = record.payload as unknown as EventMap[PaymentEventType];
-    const key = digestKey(event.user_id, event.recipient, localDateOf(event.occurred_at, zoneOf(event.recipient)), digestHour);
+    const key = digestKey(event.user_id, event.recipient, localDateOf(event.occurred_at, zoneOf(event.recipient)), digestHour, sealer);
     const id = `${key.user_id}\u0000${key.digest_date}`;
     if (!keys.has(id)) keys.set(id, key);
     keyOf.set(record, id);
@@ -89,13 +93,13 @@ function zoneOf(recipient: Contact): string {
   return recipient.time_zone ?? 'UTC';
 }
 
-function digestKey(userId: string, recipient: Contact, date: LocalDate, digestHour: number): DigestKey {
+function digestKey(userId: string, recipient: Contact, date: LocalDate, digestHour: number, sealer: ColumnSealer): DigestKey {
   const timeZone = zoneOf(recipient);
   return {
     user_id: userId,
     digest_date: date,
-    recipient_email: recipient.email.toLowerCase(),
-    recipient_name: recipient.name ?? null,
+    recipient_email: sealer.seal(userId, recipient.email.toLowerCase()),
+    recipient_name: recipient.name == null ? null : sealer.seal(userId, recipient.name),
     locale: recipient.locale ?? 'en-US',
     time_zone: timeZone,
     next_attempt_at: new Date(instantAtLocalHour(addDays(date, 1), digestHour, timeZone)).toISOString(),
@@ -177,15 +181,21 @@ export class DailyDigestJobs implements ScheduledJobKind {
     private readonly db: Db,
     private readonly renderer: ScheduledEmailRenderer,
     instanceId: string,
+    /** Users' data keys, to open sealed recipients (see addToDigests). */
+    private readonly dataKeys?: DataKeyStore,
   ) {
     this.queue = new DueQueue({ db, table: DIGESTS_TABLE, instanceId });
   }
 
   async prepare(jobId: string): Promise<ScheduledDelivery | 'expired'> {
-    const digest = await this.db(DIGESTS_TABLE)
+    const stored = await this.db(DIGESTS_TABLE)
       .where({ id: jobId })
       .first<DigestRow | undefined>('id', 'user_id', this.db.raw('digest_date::text AS digest_date'), 'recipient_email', 'recipient_name', 'locale', 'time_zone');
-    if (!digest) return 'expired';
+    if (!stored) return 'expired';
+    const opener = await columnOpener(this.dataKeys, [stored.recipient_email, stored.recipient_name]);
+    // The user was erased since the digest was opened: there is no one to send it to.
+    if (opener.erased(stored.recipient_email)) return 'expired';
+    const digest = { ...stored, recipient_email: opener.open(stored.recipient_email), recipient_name: opener.openNullable(stored.recipient_name) };
     // Read after the claim committed: every entry added before it is here (see addToDigests).
     const rows: EntryRow[] = await this.db(DIGEST_ENTRIES_TABLE)
       .where({ digest_id: jobId })
@@ -217,6 +227,6 @@ export class DailyDigestJobs implements ScheduledJobKind {
       },
       { locale: digest.locale, timeZone: digest.time_zone },
     );
-    return { deliveryId, kind: 'DAILY_DIGEST', userId: digest.user_id, to: digest.recipient_email, email };
+    return { deliveryId, kind: 'DAILY_DIGEST', userId: digest.user_id, to: digest.recipient_email, ledgerRecipient: await scheduledRecipient(this.dataKeys, digest.user_id, digest.recipient_email), email };
   }
 }

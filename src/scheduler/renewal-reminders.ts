@@ -1,7 +1,10 @@
+import type { DataKeyStore } from '../crypto/data-key-store';
+import { NOT_SEALED, columnOpener, type ColumnSealer } from '../crypto/sealed-columns';
 import type { Db, Trx } from '../db/database';
 import type { BillingInterval, SubscriptionCancelled, SubscriptionCreated, SubscriptionRenewed } from '../events/generated';
 import { reminderDeliveryId } from './delivery-id';
 import { DueQueue } from './due-queue';
+import { scheduledRecipient } from './scheduled-ledger';
 import type { ScheduledEmailRenderer } from './scheduled-email';
 import type { ScheduledDelivery, ScheduledJobKind } from './scheduled-job';
 
@@ -19,8 +22,9 @@ export function remindAtOf(renewsAt: number, leadDays: number): number {
  * transaction. A later renewal replaces the pending reminder (it is marked `superseded`);
  * an event about an older renewal than one already known changes nothing. Events of one
  * user arrive in order (key = user id), so "later" is the order they are applied in.
+ * The recipient's address and name are stored as `sealer` seals them.
  */
-export async function scheduleReminder(trx: Trx, event: SubscriptionCreated | SubscriptionRenewed, leadDays: number): Promise<void> {
+export async function scheduleReminder(trx: Trx, event: SubscriptionCreated | SubscriptionRenewed, leadDays: number, sealer: ColumnSealer = NOT_SEALED): Promise<void> {
   const renewsAt = new Date(event.renews_at);
   const newer = await trx(REMINDERS_TABLE).where({ subscription_id: event.subscription_id }).andWhere('renews_at', '>', renewsAt).first('id');
   if (newer) return;
@@ -33,8 +37,8 @@ export async function scheduleReminder(trx: Trx, event: SubscriptionCreated | Su
     subscription_id: event.subscription_id,
     user_id: event.user_id,
     source_event_id: event.event_id,
-    recipient_email: event.recipient.email.toLowerCase(),
-    recipient_name: event.recipient.name ?? null,
+    recipient_email: sealer.seal(event.user_id, event.recipient.email.toLowerCase()),
+    recipient_name: event.recipient.name == null ? null : sealer.seal(event.user_id, event.recipient.name),
     locale: event.recipient.locale ?? 'en-US',
     time_zone: event.recipient.time_zone ?? 'UTC',
     plan_id: event.plan.plan_id,
@@ -89,14 +93,20 @@ export class RenewalReminderJobs implements ScheduledJobKind {
     private readonly db: Db,
     private readonly renderer: ScheduledEmailRenderer,
     instanceId: string,
+    /** Users' data keys, to open sealed recipients (see scheduleReminder). */
+    private readonly dataKeys?: DataKeyStore,
   ) {
     this.queue = new DueQueue({ db, table: REMINDERS_TABLE, instanceId });
   }
 
   async prepare(jobId: string, now: number): Promise<ScheduledDelivery | 'expired'> {
-    const row = await this.db(REMINDERS_TABLE).where({ id: jobId }).first<ReminderRow | undefined>();
+    const stored = await this.db(REMINDERS_TABLE).where({ id: jobId }).first<ReminderRow | undefined>();
     // A reminder that could not go out before the renewal itself (a long outage) is moot.
-    if (!row || row.renews_at.getTime() <= now) return 'expired';
+    if (!stored || stored.renews_at.getTime() <= now) return 'expired';
+    const opener = await columnOpener(this.dataKeys, [stored.recipient_email, stored.recipient_name]);
+    // The user was erased since it was scheduled: there is no one to remind.
+    if (opener.erased(stored.recipient_email)) return 'expired';
+    const row = { ...stored, recipient_email: opener.open(stored.recipient_email), recipient_name: opener.openNullable(stored.recipient_name) };
     const deliveryId = reminderDeliveryId(String(row.id));
     const email = this.renderer.render(
       'renewal-reminder',
@@ -110,6 +120,6 @@ export class RenewalReminderJobs implements ScheduledJobKind {
       },
       { locale: row.locale, timeZone: row.time_zone },
     );
-    return { deliveryId, kind: 'RENEWAL_REMINDER', userId: row.user_id, to: row.recipient_email, email };
+    return { deliveryId, kind: 'RENEWAL_REMINDER', userId: row.user_id, to: row.recipient_email, ledgerRecipient: await scheduledRecipient(this.dataKeys, row.user_id, row.recipient_email), email };
   }
 }

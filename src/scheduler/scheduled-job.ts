@@ -1,3 +1,4 @@
+import type { RecipientColumns } from '../notifications/delivery/ledger-recipient';
 import type { RenderedEmail } from '../notifications/email/render';
 import type { DueQueue } from './due-queue';
 
@@ -9,6 +10,8 @@ export interface ScheduledDelivery {
   kind: string;
   userId: string;
   to: string;
+  /** `to` as the delivery ledger stores it (sealed, with a digest as its key, when users' data keys are configured). */
+  ledgerRecipient: RecipientColumns;
   email: RenderedEmail;
 }
 

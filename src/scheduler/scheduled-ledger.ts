@@ -1,6 +1,9 @@
+import type { DataKeyStore } from '../crypto/data-key-store';
+import { columnSealer } from '../crypto/sealed-columns';
 import type { Db, Trx } from '../db/database';
 import { describe } from '../errors';
 import { attemptRows } from '../notifications/delivery-attempts';
+import { recipientColumns, type RecipientColumns } from '../notifications/delivery/ledger-recipient';
 import type { FailoverResult } from '../notifications/providers/failover';
 import type { ScheduledDelivery } from './scheduled-job';
 
@@ -26,9 +29,9 @@ export class ScheduledLedger {
 
   /** The delivery's ledger row, created `pending` if it is the first attempt. */
   async open(delivery: ScheduledDelivery): Promise<LedgerEntry> {
-    const key = { event_id: delivery.deliveryId, channel: EMAIL_CHANNEL, recipient: delivery.to };
+    const key = { event_id: delivery.deliveryId, channel: EMAIL_CHANNEL, recipient: delivery.ledgerRecipient.recipient };
     await this.db('delivery_ledger')
-      .insert({ ...key, event_type: delivery.kind, user_id: delivery.userId, status: 'pending', template_version: delivery.email.version })
+      .insert({ ...key, recipient_sealed: delivery.ledgerRecipient.recipient_sealed, event_type: delivery.kind, user_id: delivery.userId, status: 'pending', template_version: delivery.email.version })
       .onConflict(['event_id', 'channel', 'recipient'])
       .ignore();
     const row = await this.db('delivery_ledger').where(key).first<{ id: string; status: LedgerStatus; attempts: number } | undefined>('id', 'status', 'attempts');
@@ -60,4 +63,9 @@ export class ScheduledLedger {
     if (outcome.attempts.length > 0) await trx('delivery_attempts').insert(attemptRows(entry.id, outcome.attempts));
     return true;
   }
+}
+
+/** How a scheduled email's address is stored in the ledger (see ledger-recipient.ts): sealed with the user's key when `keys` is given. */
+export async function scheduledRecipient(keys: DataKeyStore | undefined, userId: string, address: string): Promise<RecipientColumns> {
+  return recipientColumns(await columnSealer(keys, [userId]), EMAIL_CHANNEL, userId, address);
 }

@@ -1,3 +1,5 @@
+import type { DataKeyStore } from '../crypto/data-key-store';
+import { columnSealer } from '../crypto/sealed-columns';
 import type { Trx } from '../db/database';
 import type { DeliveryFailure, EventHandler } from '../consumer/event-handler';
 import type { EventRecord } from '../consumer/messages';
@@ -14,6 +16,8 @@ export interface SchedulerHandlerOptions {
   /** Called after a chunk that scheduled a reminder already due (a renewal sooner than the lead time). */
   onDueNow?: () => void;
   logger?: Logger;
+  /** Users' data keys (`Platform.dataKeys`): recipients' addresses and names are then stored sealed. */
+  dataKeys?: DataKeyStore;
 }
 
 /**
@@ -31,17 +35,18 @@ export class SchedulerHandler implements EventHandler {
 
   async apply(events: EventRecord[], trx: Trx): Promise<void> {
     const now = this.options.clock.now();
+    const sealer = await columnSealer(this.options.dataKeys, events.map((e) => String(e.payload.user_id)));
     // In stream order: a cancellation and a renewal of one subscription in the same chunk must apply in sequence.
     for (const record of events) {
       if (record.type === 'SUBSCRIPTION_CREATED' || record.type === 'SUBSCRIPTION_RENEWED') {
         const event = record.payload as unknown as SubscriptionCreated | SubscriptionRenewed;
-        await scheduleReminder(trx, event, this.options.reminderLeadDays);
+        await scheduleReminder(trx, event, this.options.reminderLeadDays, sealer);
         if (remindAtOf(event.renews_at, this.options.reminderLeadDays) <= now) this.dueNow = true;
       } else if (record.type === 'SUBSCRIPTION_CANCELLED') {
         await cancelReminders(trx, record.payload as unknown as SubscriptionCancelled);
       }
     }
-    const late = await addToDigests(trx, events, now, this.options.digestHour);
+    const late = await addToDigests(trx, events, now, this.options.digestHour, sealer);
     if (late > 0) this.logger.info({ late }, "payment events arrived after their day's digest was claimed; they join the user's next digest, flagged late");
   }
 

@@ -136,7 +136,8 @@ describe('key holds never stall a key for good; tier topics outlive their delay'
       }
       // The existing topic's own setting survived the change.
       expect(config(existing, 'max.message.bytes')).toBe('2000000');
-      expect(config(dlqTopic(topology, ctx.topics.payment), 'retention.ms')).toBe('-1');
+      // A DLQ keeps its records no longer than its source: payment.events keeps them 7 days (TIDINGS_PAYMENT_RETENTION).
+      expect(Number(config(dlqTopic(topology, ctx.topics.payment), 'retention.ms'))).toBe(7 * DAY_MS);
     } finally {
       await admin.disconnect();
     }

@@ -2,7 +2,8 @@ import { Writable } from 'node:stream';
 import { trace } from '@opentelemetry/api';
 import { createKafka } from '../../src/kafka/client';
 import { createLogger } from '../../src/observability/logger';
-import { isCardNumber, scrubText } from '../../src/observability/redaction';
+import { isCardNumber } from '../../src/events/card-data';
+import { scrubText } from '../../src/observability/redaction';
 import { startTelemetry, type Telemetry } from '../../src/observability/telemetry-sdk';
 
 /** A logger whose JSON lines are kept, parsed. */

@@ -5,7 +5,7 @@ import { route, type Route, type RouteDeps } from '../route';
 import { beforeField, limitField, nextBefore, oneOf, userParams } from './common';
 
 /** Admin: a user's delivery history from the ledger, with each provider attempt. */
-export function deliveryRoutes({ db, maxPageSize }: RouteDeps): Route[] {
+export function deliveryRoutes({ db, platform, maxPageSize }: RouteDeps): Route[] {
   const query = z.object({
     limit: limitField(maxPageSize),
     before: beforeField('a delivery id'),
@@ -26,7 +26,7 @@ export function deliveryRoutes({ db, maxPageSize }: RouteDeps): Route[] {
       query,
       ok: '`{userId, deliveries: [{id, eventId, eventType, channel, recipient, status, reason, provider, providerMessageId, error, attempts, templateVersion, notBefore, createdAt, updatedAt, history: [{provider, status, error, latencyMs, attemptedAt}]}], nextBefore}`',
       async handle({ params: { userId }, query: filter }) {
-        const deliveries = await deliveriesOfUser(db, userId, filter);
+        const deliveries = await deliveriesOfUser(db, userId, filter, platform?.dataKeys);
         return { body: { userId, deliveries, nextBefore: nextBefore(deliveries, filter.limit) } };
       },
     }),

@@ -15,8 +15,8 @@ function deviceView(device: DeviceToken): Record<string, unknown> {
 }
 
 /** A user's push devices: list, register (a token moves with its device's sign-in), unregister. */
-export function deviceRoutes({ db }: RouteDeps): Route[] {
-  const devices = new DeviceTokens(db);
+export function deviceRoutes({ db, platform }: RouteDeps): Route[] {
+  const devices = new DeviceTokens(db, platform?.dataKeys);
   return [
     route({
       method: 'get',
@@ -46,9 +46,9 @@ export function deviceRoutes({ db }: RouteDeps): Route[] {
       otherResponses: { 409: 'The token is registered to another user and the caller is not this user (`token_registered_to_another_user`), or the push service reported it unregistered (`token_dead`): the app must get a fresh one.' },
       async handle({ params: { userId, token }, body: { platform }, principal }) {
         const outcome = await db.transaction(async (trx) => {
-          const holder = (await trx('device_tokens').where({ token }).forUpdate().first('user_id')) as { user_id: string } | undefined;
+          const holder = await devices.holder(token, trx);
           // Only a user's own proof moves a device to them: an operator's key must not redirect someone's pushes.
-          if (holder && holder.user_id !== userId && principal.kind === 'key') return 'owned_by_another_user' as const;
+          if (holder !== undefined && holder !== userId && principal.kind === 'key') return 'owned_by_another_user' as const;
           return devices.register(userId, token, platform, trx);
         });
         if (outcome === 'owned_by_another_user') {

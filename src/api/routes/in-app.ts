@@ -17,8 +17,9 @@ const markReadBody = z
   .refine((b) => (b.ids === undefined) !== (b.all === undefined), { error: 'give either "ids": [...] or "all": true' });
 
 /** A user's in-app inbox: list (newest first, paged), unread count, mark read. */
-export function inAppRoutes({ db, maxPageSize }: RouteDeps): Route[] {
-  const store = new InAppStore(db);
+export function inAppRoutes({ db, platform, maxPageSize }: RouteDeps): Route[] {
+  // Titles and bodies are stored sealed when the platform has users' data keys.
+  const store = new InAppStore(db, platform?.dataKeys);
   const listQuery = z.object({ limit: limitField(maxPageSize), before: beforeField('a notification id'), unread: flag });
   return [
     route({

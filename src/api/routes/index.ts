@@ -7,6 +7,7 @@ import { apiKeyRoutes } from './api-keys';
 import { dashboardRoutes } from './dashboard';
 import { deliveryRoutes } from './deliveries';
 import { deviceRoutes } from './devices';
+import { erasureRoutes } from './erasures';
 import { healthRoutes } from './health';
 import { inAppRoutes } from './in-app';
 import { metricsRoutes } from './metrics';
@@ -35,6 +36,7 @@ export function apiRoutes(deps: RouteDeps): Route[] {
     ...dashboardRoutes(deps),
     ...operationsRoutes(deps),
     ...replayRoutes(deps),
+    ...erasureRoutes(deps),
   ];
   let document: OpenApiDocument | undefined;
   const all: Route[] = [

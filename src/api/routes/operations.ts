@@ -103,8 +103,8 @@ export function operationsRoutes({ db, platform, maxPageSize }: RouteDeps): Rout
       otherResponses: { 404: 'No such dead letter, or its record is no longer in Kafka.' },
       handle: ({ params }) =>
         answering(async () => {
-          const { kafka, registry } = needPlatform(platform, 'inspecting a dead letter');
-          return { body: await inspectDeadLetter({ db, kafka, registry }, params.id) };
+          const { kafka, registry, dataKeys } = needPlatform(platform, 'inspecting a dead letter');
+          return { body: await inspectDeadLetter({ db, kafka, registry, dataKeys }, params.id) };
         }),
     }),
     route({

@@ -226,7 +226,7 @@ function describeChannels(local: LocalEndpoints, smtpUrl: string): string[] {
  * Tokens are named after the user, so a rerun updates the same rows.
  */
 async function setUpSampleUsers(platform: Platform, users: number): Promise<{ devices: number; smsOptIns: Set<string> }> {
-  const deviceTokens = new DeviceTokens(platform.db);
+  const deviceTokens = new DeviceTokens(platform.db, platform.dataKeys);
   const preferences = new PreferenceStore(platform.db);
   const smsOptIns = new Set<string>();
   let devices = 0;

@@ -224,6 +224,7 @@ function report(outcome: ReplayOutcome, total: number, json: boolean | undefined
 
 function summary(c: ReplayCounts): string {
   const parts = [`read ${c.read}`, `matched ${c.matched}`, `filtered out ${c.filteredOut}`, `not an event ${c.malformed}`];
+  if (c.erased) parts.push(`of erased users ${c.erased}`);
   if (c.processed || c.skipped || c.otherLane) parts.push(`processed ${c.processed}`, `skipped (already processed) ${c.skipped}`);
   if (c.otherLane) parts.push(`other lane ${c.otherLane}`);
   if (c.heldBack || c.retried || c.deadLettered) parts.push(`held back ${c.heldBack}`, `retried ${c.retried}`, `dead-lettered ${c.deadLettered}`);
@@ -245,7 +246,7 @@ function printScan(prepared: PreparedReplay, scan: ScanReport, json: boolean): v
   const types = Object.entries(scan.counts.byType).map(([t, n]) => `${t} ${n}`);
   console.log(`  by event type: ${types.length > 0 ? types.join(', ') : 'none'}`);
   const c = scan.counts;
-  console.log(`  read ${c.read}, matched ${c.matched}, filtered out ${c.filteredOut}, not an event ${c.malformed}`);
+  console.log(`  read ${c.read}, matched ${c.matched}, filtered out ${c.filteredOut}, not an event ${c.malformed}${c.erased ? `, of erased users ${c.erased}` : ''}`);
   if (scan.alreadyProcessed !== undefined) console.log(`  already processed by ${prepared.groupId}: ${scan.alreadyProcessed} of ${c.matched} (a replay skips them)`);
   if (scan.announcement) printAnnouncement(prepared, scan.announcement);
 }

@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
-import { eventTopicSpecs, ensureTopics } from '../../kafka/topics';
+import { parseDuration } from '../../config/duration';
+import { readEnv } from '../../config/env';
+import { alignCopies, DEFAULT_PAYMENT_RETENTION_MS, eventTopicSpecs, ensureTopics } from '../../kafka/topics';
 import { describeTopics, topicFamily, type TopicDescription } from '../../ops/inspect/topic-description';
 import { Platform } from '../../platform';
 import { EXIT_CODES_HELP, operatorPlatform, withOperatorAdmin } from '../operator-command';
@@ -20,17 +22,33 @@ export function registerTopicCommands(program: Command): void {
 
   topics
     .command('create')
-    .description('create auth.events and payment.events if missing')
+    .description('create auth.events and payment.events if missing; set the short retention of payment.events and of its retry tiers and DLQs')
     .option('--partitions <n>', 'partitions per topic', '6')
+    .addHelpText(
+      'after',
+      `
+payment.events keeps its records for TIDINGS_PAYMENT_RETENTION (default 7d), set on the topic
+whether it is new or not; its existing retry tiers and DLQs (every group's) are lowered to it,
+and workers create new ones with it. A retry tier keeps at least three times its delay.
+
+Examples:
+  $ tidings topics create
+  $ TIDINGS_PAYMENT_RETENTION=3d tidings topics create --partitions 12`,
+    )
     .action(async (opts: { partitions: string }) => {
       const partitions = Number(opts.partitions);
       if (!Number.isInteger(partitions) || partitions < 1) throw new Error(`--partitions must be a positive integer (got "${opts.partitions}")`);
+      const setting = readEnv().TIDINGS_PAYMENT_RETENTION;
+      const paymentRetentionMs = setting === undefined ? DEFAULT_PAYMENT_RETENTION_MS : parseDuration(setting, 'TIDINGS_PAYMENT_RETENTION');
       const platform = new Platform();
       const admin = platform.kafka.admin();
       await admin.connect();
       try {
-        const created = await ensureTopics(admin, eventTopicSpecs(platform.topics, partitions));
+        const created = await ensureTopics(admin, eventTopicSpecs(platform.topics, partitions, paymentRetentionMs));
+        const aligned = await alignCopies(admin, [platform.topics.auth, platform.topics.payment]);
         console.log(created.length ? `created: ${created.join(', ')}` : 'topics already exist');
+        console.log(`${platform.topics.payment} keeps records for ${setting ?? '7d'} (retention.ms ${paymentRetentionMs})`);
+        if (aligned.length > 0) console.log(`retention lowered to their source's: ${aligned.join(', ')}`);
       } finally {
         await admin.disconnect();
       }

@@ -1,10 +1,12 @@
 import pLimit from 'p-limit';
 import type { DeliveryFailure } from '../../consumer/event-handler';
 import type { EventRecord } from '../../consumer/messages';
+import { personalValuesOf } from '../../consumer/personal-values';
 import { RecipientUnreachableError, TidingsError, describe } from '../../errors';
 import type { EventMap, EventType } from '../../events/generated';
 import { faultPoint } from '../../observability/fault-injection';
 import type { Logger } from '../../observability/logger';
+import { redactedErrorText } from '../../observability/redaction';
 import { inEventContext } from '../../observability/tracing';
 import { RetryAbortedError, retry, sleep } from '../../retry/retry';
 import type { ChannelName } from '../channels/channel';
@@ -138,7 +140,7 @@ export class Deliverer {
     try {
       message = this.options.renderer.render(row, event);
     } catch (error) {
-      await this.record(ledger.finish(row, claim, 'failed', { reason: 'template', error }), row.channel, 'failed');
+      await this.record(ledger.finish(row, claim, 'failed', { reason: 'template', error, personal: personalValuesOf(event) }), row.channel, 'failed');
       return error;
     }
     const now = this.options.now();
@@ -163,19 +165,23 @@ export class Deliverer {
     const result = await sender.sendWithAttempts(message);
     if (result.receipt) {
       faultPoint('notification.after-provider-accepted');
-      const outcome = { provider: result.provider, providerMessageId: result.receipt.providerMessageId, templateVersion: message.templateVersion };
+      // Providers that failed before this one left error text in the attempts.
+      const personal = result.attempts.some((a) => a.error !== undefined) ? personalValuesOf(event) : [];
+      const outcome = { provider: result.provider, providerMessageId: result.receipt.providerMessageId, templateVersion: message.templateVersion, personal };
       await this.untilRecorded(() => ledger.finish(row, claim, 'sent', outcome, result.attempts), { event, channel: row.channel, result });
       return undefined;
     }
     const error = result.error;
+    // A provider's reply may quote the address and the name: masked in the ledger and the log.
+    const personal = personalValuesOf(event);
     if (error instanceof RecipientUnreachableError) {
       // A dead address is the user's state, not the event's fault: record it, try the fallback.
-      await this.record(ledger.finish(row, claim, 'failed', { reason: 'unreachable', error, templateVersion: message.templateVersion }, result.attempts), row.channel, 'failed', result);
+      await this.record(ledger.finish(row, claim, 'failed', { reason: 'unreachable', error, templateVersion: message.templateVersion, personal }, result.attempts), row.channel, 'failed', result);
       return this.fallback(row, event, claim, lease);
     }
     const retriable = !(error instanceof TidingsError) || error.retriable;
-    await this.record(ledger.finish(row, claim, retriable ? 'pending' : 'failed', { error, templateVersion: message.templateVersion }, result.attempts), row.channel, 'failed', result, !retriable);
-    this.options.logger.warn({ eventId: row.event_id, channel: row.channel, error: describe(error) }, 'notification not sent');
+    await this.record(ledger.finish(row, claim, retriable ? 'pending' : 'failed', { error, templateVersion: message.templateVersion, personal }, result.attempts), row.channel, 'failed', result, !retriable);
+    this.options.logger.warn({ eventId: row.event_id, channel: row.channel, error: redactedErrorText(error, [row.recipient, ...personal]) }, 'notification not sent');
     return error;
   }
 

@@ -1,10 +1,14 @@
 import { randomUUID } from 'node:crypto';
+import type { DataKeyStore } from '../../crypto/data-key-store';
+import { columnOpener, columnSealer } from '../../crypto/sealed-columns';
 import type { Db } from '../../db/database';
-import { TidingsError, describe } from '../../errors';
+import { TidingsError } from '../../errors';
 import type { Logger } from '../../observability/logger';
+import { redactedErrorText } from '../../observability/redaction';
 import type { ChannelName, OutboundMessage } from '../channels/channel';
 import { attemptRows } from '../delivery-attempts';
 import type { FailoverResult } from '../providers/failover';
+import { recipientColumns, recipientSql } from './ledger-recipient';
 
 /** A ledger row as a deliverer holds it once claimed. */
 export interface ClaimedRow {
@@ -12,6 +16,7 @@ export interface ClaimedRow {
   event_id: string;
   event_type: string;
   channel: ChannelName;
+  /** The address, opened (the ledger may hold it sealed, see ledger-recipient.ts). */
   recipient: string;
   user_id: string | null;
   attempts: number;
@@ -40,6 +45,8 @@ export interface Outcome {
   templateVersion?: string;
   notBefore?: Date;
   message?: OutboundMessage;
+  /** The event's personal values, masked in the recorded error text besides the row's address (see redactedErrorText). */
+  personal?: readonly string[];
 }
 
 /** A claimed row was not found under its claim: its lease ran out and another deliverer took it. */
@@ -50,7 +57,13 @@ export class ClaimLostError extends TidingsError {
 }
 
 const COLUMNS = ['id', 'event_id', 'event_type', 'channel', 'recipient', 'user_id', 'attempts', 'reason', 'rate_limit', 'message', 'not_before'];
-const RETURNING = COLUMNS.map((c) => `l.${c}`).join(', ');
+const RETURNING = COLUMNS.map((c) => (c === 'recipient' ? `${recipientSql('l')} AS recipient` : `l.${c}`)).join(', ');
+
+/** The ledger reason of a notification not sent because its user was erased (claimed rows here, their later events in the handler, the erasure itself). */
+export const USER_ERASED_REASON = 'user_erased';
+
+/** A claimed row as read, before its sealed address and message are opened. */
+type StoredRow = Omit<ClaimedRow, 'message'> & { message: OutboundMessage | string | null };
 
 /**
  * Every write to delivery_ledger after planning: claims (leases), lease renewal and the
@@ -61,6 +74,10 @@ const RETURNING = COLUMNS.map((c) => `l.${c}`).join(', ');
  * `sending` under a lease that ran out (its owner died) or under this owner's name while no
  * send of this process holds it (a previous attempt gave up before sending). Finishing a row
  * matches its claim token: a finish whose claim was lost changes nothing and is counted.
+ *
+ * With a key store, addresses and deferred messages are sealed with the user's data key when
+ * written and opened when claimed; a claimed row whose user was erased since it was written
+ * is finished `suppressed` (user_erased) at once and never handed out.
  */
 export class LedgerClaims {
   constructor(
@@ -68,6 +85,8 @@ export class LedgerClaims {
     private readonly logger: Logger,
     /** Counts finishes that found their claim gone. */
     private readonly counters: { claimsLost: number },
+    /** Users' data keys; without them addresses and messages are stored as they are. */
+    private readonly dataKeys?: DataKeyStore,
   ) {}
 
   newClaim(owner: string, leaseMs: number): Claim {
@@ -81,7 +100,7 @@ export class LedgerClaims {
    */
   async claimEvents(eventIds: string[], claim: Claim, inFlight: Iterable<string>, onlyIds?: string[]): Promise<{ claimed: ClaimedRow[]; busy: string[] }> {
     const filter = onlyIds ? 'id = ANY(?::bigint[])' : 'event_id = ANY(?::uuid[])';
-    const result = await this.db.raw<{ rows: Array<ClaimedRow & { held: boolean }> }>(
+    const result = await this.db.raw<{ rows: Array<StoredRow & { held: boolean }> }>(
       `WITH open AS (
          SELECT id FROM delivery_ledger WHERE ${filter} AND status IN ('pending', 'sending')
        ), claimable AS (
@@ -96,14 +115,14 @@ export class LedgerClaims {
        SELECT false AS held, o.id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM open o WHERE o.id NOT IN (SELECT id FROM claimed)`,
       [onlyIds ?? eventIds, [...inFlight], claim.owner, ...this.claimBindings(claim)],
     );
-    const claimed = result.rows.filter((r) => r.held).map(withoutHeld);
+    const claimed = await this.opened(result.rows.filter((r) => r.held).map(withoutHeld), claim);
     claimed.sort((a, b) => Number(a.id) - Number(b.id));
     return { claimed, busy: result.rows.filter((r) => !r.held).map((r) => String(r.id)) };
   }
 
   /** Claims up to `limit` deferred rows due at `now`, and deferred rows whose claimer died. */
   async claimDue(now: Date, limit: number, claim: Claim): Promise<ClaimedRow[]> {
-    const result = await this.db.raw<{ rows: ClaimedRow[] }>(
+    const result = await this.db.raw<{ rows: StoredRow[] }>(
       `WITH due AS (
          SELECT id FROM delivery_ledger
          WHERE (status = 'deferred' AND not_before <= ?)
@@ -113,7 +132,7 @@ export class LedgerClaims {
        ) ${this.claimUpdate('due')}`,
       [now, limit, ...this.claimBindings(claim)],
     );
-    return result.rows;
+    return this.opened(result.rows, claim);
   }
 
   /** Extends the lease of the rows still held; returns how many were. */
@@ -127,12 +146,20 @@ export class LedgerClaims {
 
   /** A new row (a fallback channel) inserted already claimed; undefined if the row exists. */
   async insertClaimed(row: Pick<ClaimedRow, 'event_id' | 'event_type' | 'channel' | 'recipient' | 'user_id' | 'reason'>, claim: Claim): Promise<ClaimedRow | undefined> {
+    const sealer = await columnSealer(this.dataKeys, row.user_id === null ? [] : [row.user_id]);
     const [inserted] = (await this.db('delivery_ledger')
-      .insert({ ...row, status: 'sending', claim_token: claim.token, claimed_by: claim.owner, claim_expires_at: this.db.raw('now() + make_interval(secs => ?)', [claim.leaseMs / 1000]) })
+      .insert({
+        ...row,
+        ...recipientColumns(sealer, row.channel, row.user_id, row.recipient),
+        status: 'sending',
+        claim_token: claim.token,
+        claimed_by: claim.owner,
+        claim_expires_at: this.db.raw('now() + make_interval(secs => ?)', [claim.leaseMs / 1000]),
+      })
       .onConflict(['event_id', 'channel', 'recipient'])
       .ignore()
       .returning(COLUMNS)) as ClaimedRow[];
-    return inserted;
+    return inserted && { ...inserted, recipient: row.recipient };
   }
 
   /**
@@ -141,6 +168,7 @@ export class LedgerClaims {
    * Returns false, logs and counts when the claim was lost.
    */
   async finish(row: ClaimedRow, claim: Claim, status: FinalStatus, outcome: Outcome, attempts: FailoverResult['attempts'] = []): Promise<boolean> {
+    const message = status === 'deferred' && outcome.message !== undefined ? await this.storedMessage(row.user_id, outcome.message) : null;
     const attempted = status === 'sent' || status === 'pending' || (status === 'failed' && outcome.reason !== 'template');
     const update = this.db('delivery_ledger')
       .where({ id: row.id, claim_token: claim.token, status: 'sending' })
@@ -149,11 +177,11 @@ export class LedgerClaims {
         provider: outcome.provider ?? null,
         provider_message_id: outcome.providerMessageId ?? null,
         attempts: row.attempts + (attempted ? 1 : 0),
-        error: outcome.error === undefined ? null : describe(outcome.error).slice(0, 2000),
+        error: outcome.error === undefined ? null : redactedErrorText(outcome.error, [row.recipient, ...(outcome.personal ?? [])]),
         // A sent row keeps why it was planned (e.g. `fallback_from_push`); others say why not sent.
         ...(status === 'sent' && outcome.reason === undefined ? {} : { reason: outcome.reason ?? null }),
         ...(outcome.templateVersion === undefined ? {} : { template_version: outcome.templateVersion }),
-        ...(status === 'deferred' ? { not_before: outcome.notBefore ?? null, message: outcome.message === undefined ? null : JSON.stringify(outcome.message) } : {}),
+        ...(status === 'deferred' ? { not_before: outcome.notBefore ?? null, message } : {}),
         claim_token: null,
         claim_expires_at: null,
         updated_at: new Date(),
@@ -173,7 +201,7 @@ export class LedgerClaims {
            FROM updated u CROSS JOIN jsonb_to_recordset(?::jsonb) AS a(provider text, status text, error text, latency_ms int)
          )
          SELECT id FROM updated`,
-        [...update.bindings, JSON.stringify(attemptRows(row.id, attempts))],
+        [...update.bindings, JSON.stringify(attemptRows(row.id, attempts, [row.recipient, ...(outcome.personal ?? [])]))],
       );
       matched = result.rows.length;
     }
@@ -182,6 +210,33 @@ export class LedgerClaims {
       this.logger.warn({ rowId: row.id, eventId: row.event_id, channel: row.channel, status }, 'ledger row not recorded: its claim was lost (the lease ran out and another deliverer took it)');
     }
     return matched > 0;
+  }
+
+  /**
+   * The claimed rows with their addresses and messages opened. A row whose user was erased
+   * since it was written is finished `suppressed` (user_erased) under the claim and left out:
+   * there is no one to send it to any more.
+   */
+  private async opened(rows: StoredRow[], claim: Claim): Promise<ClaimedRow[]> {
+    if (rows.length === 0) return [];
+    const opener = await columnOpener(this.dataKeys, rows.flatMap((r) => [r.recipient, r.message]));
+    const out: ClaimedRow[] = [];
+    for (const row of rows) {
+      if (opener.erased(row.recipient) || opener.erased(row.message)) {
+        await this.finish({ ...row, message: null }, claim, 'suppressed', { reason: USER_ERASED_REASON });
+        continue;
+      }
+      const message = typeof row.message === 'string' ? (JSON.parse(opener.open(row.message)) as OutboundMessage) : row.message;
+      out.push({ ...row, recipient: opener.open(row.recipient), message });
+    }
+    return out;
+  }
+
+  /** A deferred message as stored: its JSON sealed with the user's data key (a JSON string then), or as it is. */
+  private async storedMessage(userId: string | null, message: OutboundMessage): Promise<string> {
+    const sealer = await columnSealer(this.dataKeys, userId === null ? [] : [userId]);
+    const json = JSON.stringify(message);
+    return sealer.sealing && userId !== null ? JSON.stringify(sealer.seal(userId, json)) : json;
   }
 
   private claimUpdate(source: string): string {
@@ -196,7 +251,7 @@ export class LedgerClaims {
   }
 }
 
-function withoutHeld(row: ClaimedRow & { held: boolean }): ClaimedRow {
+function withoutHeld(row: StoredRow & { held: boolean }): StoredRow {
   const { held: _held, ...rest } = row;
   return rest;
 }

@@ -1,9 +1,12 @@
 import type { EventRecord } from '../../consumer/messages';
+import type { DataKeyStore } from '../../crypto/data-key-store';
+import { columnOpener, columnSealer } from '../../crypto/sealed-columns';
 import type { Db } from '../../db/database';
 import type { EventMap, EventType } from '../../events/generated';
 import type { ChannelName } from '../channels/channel';
 import { decide, type UserPreferences } from '../preferences';
 import { routeOf, type ChannelRoute, type Route } from '../routing';
+import { recipientColumns, type RecipientColumns } from './ledger-recipient';
 
 /** A ledger row as planned in the effects transaction. */
 export type PlannedRow = {
@@ -73,10 +76,17 @@ export function addressesOf(channel: ChannelName, event: EventMap[EventType], to
   }
 }
 
-/** The live push tokens of each user. */
-export async function activeTokens(db: Db, userIds: string[]): Promise<Map<string, string[]>> {
+/** The rows as delivery_ledger stores them: each address sealed with its user's data key when `keys` is given (see ledger-recipient.ts). */
+export async function ledgerRows(rows: PlannedRow[], keys: DataKeyStore | undefined): Promise<Array<Omit<PlannedRow, 'recipient'> & RecipientColumns>> {
+  const sealer = await columnSealer(keys, rows.filter((r) => r.channel !== 'in_app' && r.recipient !== '').map((r) => r.user_id));
+  return rows.map((row) => ({ ...row, ...recipientColumns(sealer, row.channel, row.user_id, row.recipient) }));
+}
+
+/** The live push tokens of each user, opened; an erased user has none. */
+export async function activeTokens(db: Db, userIds: string[], keys?: DataKeyStore): Promise<Map<string, string[]>> {
   const rows: Array<{ user_id: string; token: string }> = await db('device_tokens').whereIn('user_id', [...new Set(userIds)]).whereNull('dead_at').select('user_id', 'token');
+  const opener = await columnOpener(keys, rows.map((r) => r.token));
   const out = new Map<string, string[]>();
-  for (const r of rows) out.set(r.user_id, [...(out.get(r.user_id) ?? []), r.token]);
+  for (const r of rows) if (!opener.erased(r.token)) out.set(r.user_id, [...(out.get(r.user_id) ?? []), opener.open(r.token)]);
   return out;
 }

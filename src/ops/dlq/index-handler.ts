@@ -3,6 +3,7 @@ import type { Trx } from '../../db/database';
 import type { EventHandler, RecordDecoder } from '../../consumer/event-handler';
 import type { EventRecord, InboundRecord } from '../../consumer/messages';
 import { MalformedMessageError } from '../../errors';
+import { openWherePossible } from '../../crypto/personal-fields';
 import type { EventType } from '../../events/generated';
 import type { DecodedEvent, EventRegistry } from '../../registry/event-registry';
 import { deadLetterEntry } from './dead-letter-entry';
@@ -26,7 +27,7 @@ const UNREADABLE = 'UNREADABLE' as EventType;
  * (by two groups, or again after a redrive), and each of those records is a dead letter.
  */
 export function deadLetterDecoder(registry: EventRegistry): RecordDecoder {
-  return async (record) => {
+  return async (record, keys) => {
     let decoded: DecodedEvent | undefined;
     try {
       decoded = await registry.decode(record.value);
@@ -34,6 +35,8 @@ export function deadLetterDecoder(registry: EventRegistry): RecordDecoder {
       // Anything else (the registry unreachable) is an outage: the chunk is retried.
       if (!(error instanceof MalformedMessageError)) throw error;
     }
+    // Sealed personal values opened where the keys allow, so the error text is masked where it quotes them.
+    if (decoded) decoded = { ...decoded, payload: await openWherePossible(decoded.definition.schema, decoded.payload, keys) };
     const event: DeadLetterEvent = {
       ...record,
       type: decoded ? decoded.definition.type : UNREADABLE,

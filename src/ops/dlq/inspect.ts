@@ -2,6 +2,7 @@ import type { Kafka } from 'kafkajs';
 import type { Db } from '../../db/database';
 import { MalformedMessageError, describe } from '../../errors';
 import { maskPersonalData, maskValuesIn } from '../../events/personal-data';
+import { openWherePossible, type DataKeyReader } from '../../crypto/personal-fields';
 import type { EventRegistry } from '../../registry/event-registry';
 import { HEADER_LENGTH, MAGIC_BYTE } from '../../registry/wire-format';
 import { noSuchDeadLetter, recordGone } from './dead-letter-errors';
@@ -29,7 +30,7 @@ export interface DeadLetterView {
  * event's schema; a value that does not decode is not shown at all, since nothing says
  * which of its bytes are personal.
  */
-export async function inspectDeadLetter(deps: { db: Db; kafka: Kafka; registry: EventRegistry }, id: string): Promise<DeadLetterView> {
+export async function inspectDeadLetter(deps: { db: Db; kafka: Kafka; registry: EventRegistry; dataKeys?: DataKeyReader }, id: string): Promise<DeadLetterView> {
   const deadLetter = await findDeadLetter(deps.db, id);
   if (!deadLetter) throw noSuchDeadLetter(id);
   const address = recordAddressOf(deadLetter);
@@ -37,7 +38,9 @@ export async function inspectDeadLetter(deps: { db: Db; kafka: Kafka; registry: 
   if (!record) throw recordGone(id, addressKey(address));
   try {
     const decoded = await deps.registry.decode(record.value);
-    const { masked, paths, values } = maskPersonalData(decoded.definition.schema, decoded.payload);
+    // Sealed values are masked like plain ones; opened where possible, to mask headers quoting them too.
+    const payload = await openWherePossible(decoded.definition.schema, decoded.payload, deps.dataKeys);
+    const { masked, paths, values } = maskPersonalData(decoded.definition.schema, payload);
     const headers = Object.fromEntries(Object.entries(record.headers).map(([name, value]) => [name, maskValuesIn(value, values)]));
     return { deadLetter, key: record.key, headers, payload: masked, maskedFields: paths, schemaId: decoded.schemaId, undecodable: null };
   } catch (error) {

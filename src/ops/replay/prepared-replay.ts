@@ -47,7 +47,7 @@ export async function prepareReplay(platform: Platform, request: ReplayRequest, 
     const offsets = request.offsets === undefined ? undefined : parseOffsetSpec(request.offsets);
     const ranges = positions ?? (await resolveRanges(admin, topics, { fromMs: request.fromMs, toMs: request.toMs, offsets }));
     const mode = modeOf(request);
-    const filter = new RecordFilter(platform.registry, { types: request.types, user: request.user, keepMalformed: mode === 'republish' });
+    const filter = new RecordFilter(platform.registry, { types: request.types, user: request.user, keepMalformed: mode === 'republish' }, platform.dataKeys);
     return { request, mode, topics, ranges, group, groupId, target, filter, close: async () => group?.stop() };
   } catch (error) {
     await group?.stop();

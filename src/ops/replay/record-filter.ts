@@ -1,6 +1,9 @@
 import type { KafkaMessage } from 'kafkajs';
 import { decodeEvent } from '../../consumer/chunk-processor';
+import { ChunkKeys } from '../../consumer/chunk-keys';
+import { ErasedEventError } from '../../consumer/erased-event';
 import { toInboundRecord, type EventRecord, type InboundRecord } from '../../consumer/messages';
+import type { DataKeyReader } from '../../crypto/personal-fields';
 import { EventValidationError, MalformedMessageError } from '../../errors';
 import type { EventRegistry } from '../../registry/event-registry';
 
@@ -9,15 +12,27 @@ export interface ReplayRecord {
   message: KafkaMessage;
   record: InboundRecord;
   event?: EventRecord;
+  /**
+   * Set instead of `event` when the event's user was erased: its type and ids, nothing else
+   * readable. A group the record is replayed to skips it as it does live.
+   */
+  erased?: EventRecord;
 }
 
 /** The event-type key of a record that is not a valid event, in counts. */
 export const NOT_AN_EVENT = '(not an event)';
 
+/** The event type a record is counted under. */
+export function countedType(r: ReplayRecord): string {
+  return r.event?.type ?? r.erased?.type ?? NOT_AN_EVENT;
+}
+
 export interface FilterResult {
   matched: ReplayRecord[];
   filteredOut: number;
   malformed: number;
+  /** Matching records of erased users (their data key destroyed). */
+  erased: number;
 }
 
 /**
@@ -30,29 +45,46 @@ export class RecordFilter {
   constructor(
     private readonly registry: EventRegistry,
     private readonly filter: { types: readonly string[]; user?: string; keepMalformed: boolean },
+    /** Users' data keys, to open sealed personal fields as the groups do (`Platform.dataKeys`). */
+    private readonly dataKeys?: DataKeyReader,
   ) {}
 
   async apply(topic: string, partition: number, messages: KafkaMessage[]): Promise<FilterResult> {
-    const out: FilterResult = { matched: [], filteredOut: 0, malformed: 0 };
+    const out: FilterResult = { matched: [], filteredOut: 0, malformed: 0, erased: 0 };
     const { types, user, keepMalformed } = this.filter;
     const filtering = types.length > 0 || user !== undefined;
-    for (const message of messages) {
-      const record = toInboundRecord(topic, partition, message);
+    const records = messages.map((message) => toInboundRecord(topic, partition, message));
+    const keys = this.dataKeys && new ChunkKeys(this.dataKeys, records);
+    for (const [i, message] of messages.entries()) {
+      const record = records[i] as InboundRecord;
       let event: EventRecord;
       try {
-        event = await decodeEvent(this.registry, record);
+        event = await decodeEvent(this.registry, record, keys);
       } catch (error) {
+        if (error instanceof ErasedEventError) {
+          // Type and user are not personal: the filters still apply to it.
+          if (this.matches(error.event)) {
+            out.erased++;
+            out.matched.push({ message, record, erased: error.event });
+          } else out.filteredOut++;
+          continue;
+        }
         if (!(error instanceof MalformedMessageError || error instanceof EventValidationError)) throw error;
         out.malformed++;
         if (keepMalformed && !filtering) out.matched.push({ message, record });
         continue;
       }
-      if ((types.length > 0 && !types.includes(event.type)) || (user !== undefined && String(event.payload.user_id) !== user)) {
+      if (!this.matches(event)) {
         out.filteredOut++;
         continue;
       }
       out.matched.push({ message, record, event });
     }
     return out;
+  }
+
+  private matches(event: EventRecord): boolean {
+    const { types, user } = this.filter;
+    return !((types.length > 0 && !types.includes(event.type)) || (user !== undefined && String(event.payload.user_id) !== user));
   }
 }

@@ -7,6 +7,11 @@ export interface ReplayCounts {
   filteredOut: number;
   /** Records that are not a valid event: counted, never handed to a group (its DLQ has them already). */
   malformed: number;
+  /**
+   * Matching records of erased users (their data key destroyed): reprocessed, a group skips
+   * them as it does live; never re-sent. Absent from counts saved before erasure existed.
+   */
+  erased?: number;
   /** Matching records per event type, and per `topic:partition`. */
   byType: Record<string, number>;
   byPartition: Record<string, number>;
@@ -34,6 +39,7 @@ export function emptyCounts(): ReplayCounts {
     matched: 0,
     filteredOut: 0,
     malformed: 0,
+    erased: 0,
     byType: {},
     byPartition: {},
     processed: 0,

@@ -9,7 +9,7 @@ import { HEARTBEAT_MS, ReplayJobs, type ReplayJob } from './replay-jobs';
 import { remainingRecords } from './replay-range';
 import { untilDone, type ReplaySink } from './replay-sink';
 import type { ResendAnnouncement } from './replay-scan';
-import { NOT_AN_EVENT } from './record-filter';
+import { countedType } from './record-filter';
 import { ReprocessSink } from './reprocess-sink';
 import { RepublishSink } from './republish-sink';
 import { ResendSink } from './resend-sink';
@@ -91,7 +91,7 @@ export async function runReplayJob(env: ReplayEnvironment, prepared: PreparedRep
         if (!(await untilDone('reading a chunk', async () => void (filtered = await prepared.filter.apply(range.topic, range.partition, messages)), signal, logger))) {
           throw new RetryAbortedError('replay');
         }
-        const { matched, filteredOut, malformed } = filtered!;
+        const { matched, filteredOut, malformed, erased } = filtered!;
         if (matched.length > 0) {
           await pacer.take(matched.length, signal);
           if (!(await sink.process(matched, counts, signal))) throw new RetryAbortedError('replay');
@@ -100,7 +100,8 @@ export async function runReplayJob(env: ReplayEnvironment, prepared: PreparedRep
         counts.matched += matched.length;
         counts.filteredOut += filteredOut;
         counts.malformed += malformed;
-        for (const m of matched) addTo(counts.byType, m.event?.type ?? NOT_AN_EVENT);
+        counts.erased = (counts.erased ?? 0) + erased;
+        for (const m of matched) addTo(counts.byType, countedType(m));
         if (matched.length > 0) addTo(counts.byPartition, `${range.topic}:${range.partition}`, matched.length);
         range.next = upTo;
         // Saved even when Ctrl-C came meanwhile: this chunk is done and must not be redone.

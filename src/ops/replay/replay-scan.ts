@@ -7,7 +7,7 @@ import { processedBy } from './processed-events';
 import { addTo, emptyCounts, type ReplayCounts } from './replay-counts';
 import { remainingRecords, type PartitionRange } from './replay-range';
 import { untilDone } from './replay-sink';
-import { NOT_AN_EVENT } from './record-filter';
+import { countedType } from './record-filter';
 import { resendCopies } from './resend-sink';
 
 /** What `--resend` would send: the notifications planned now for the events the group had processed. */
@@ -29,7 +29,7 @@ export interface ResendAnnouncement {
 export interface ScanReport {
   /** Each partition's range and what it holds. */
   partitions: Array<{ topic: string; partition: number; from: string; to: string; read: number; matched: number; byType: Record<string, number> }>;
-  counts: Pick<ReplayCounts, 'read' | 'matched' | 'filteredOut' | 'malformed' | 'byType'>;
+  counts: Pick<ReplayCounts, 'read' | 'matched' | 'filteredOut' | 'malformed' | 'erased' | 'byType'>;
   /** Reprocess: matching events the group has processed already (a replay would skip them). */
   alreadyProcessed?: number;
   announcement?: ResendAnnouncement;
@@ -58,7 +58,7 @@ export async function scanReplay(env: ReplayEnvironment, prepared: PreparedRepla
       const ok = await untilDone(
         'scanning a chunk',
         async () => {
-          const { matched, filteredOut, malformed } = await prepared.filter.apply(range.topic, range.partition, messages);
+          const { matched, filteredOut, malformed, erased } = await prepared.filter.apply(range.topic, range.partition, messages);
           const events = matched.flatMap((m) => (m.event ? [m.event] : []));
           let processed = 0;
           if (groupId && mode === 'reprocess') processed = (await processedBy(platform.db, groupId, events.map((e) => e.eventId))).size;
@@ -85,10 +85,11 @@ export async function scanReplay(env: ReplayEnvironment, prepared: PreparedRepla
           counts.matched += matched.length;
           counts.filteredOut += filteredOut;
           counts.malformed += malformed;
+          counts.erased = (counts.erased ?? 0) + erased;
           const p = partitions.find((x) => x.topic === range.topic && x.partition === range.partition)!;
           for (const m of matched) {
-            addTo(counts.byType, m.event?.type ?? NOT_AN_EVENT);
-            addTo(p.byType, m.event?.type ?? NOT_AN_EVENT);
+            addTo(counts.byType, countedType(m));
+            addTo(p.byType, countedType(m));
           }
           p.read += messages.length;
           p.matched += matched.length;
@@ -102,10 +103,10 @@ export async function scanReplay(env: ReplayEnvironment, prepared: PreparedRepla
   });
   progress.done();
   if (result === 'stopped') return 'stopped';
-  const { read, matched, filteredOut, malformed, byType } = counts;
+  const { read, matched, filteredOut, malformed, erased, byType } = counts;
   return {
     partitions,
-    counts: { read, matched, filteredOut, malformed, byType },
+    counts: { read, matched, filteredOut, malformed, erased, byType },
     ...(mode === 'reprocess' ? { alreadyProcessed } : {}),
     ...(announcement ? { announcement } : {}),
   };
