@@ -3,10 +3,11 @@ import type { DataKeyStore } from '../crypto/data-key-store';
 import type { Db } from '../db/database';
 import { TidingsError, describe } from '../errors';
 import { createLogger, type Logger } from '../observability/logger';
-import { ATTR, failSpan, inInternalSpan } from '../observability/tracing';
+import { ATTR, failSpan, inRootSpan } from '../observability/tracing';
 import { retry } from '../retry/retry';
 import type { ChannelName } from './channels/channel';
 import type { ChannelSender } from './channels/channel-sender';
+import { countDelivery, observeHeldAcceptance } from './delivery/delivery-metrics';
 import { LedgerClaims, type Claim, type ClaimedRow } from './delivery/ledger-claims';
 import { defaultInstanceId, parseOptions } from '../config/options';
 import { claimOptions } from './delivery/options';
@@ -90,11 +91,14 @@ export class DeferredDispatcher {
     await this.pass;
   }
 
+  private now(): Date {
+    return this.options.clock ? this.options.clock() : new Date();
+  }
+
   /** One pass: sends every due deferred message (up to the batch size); returns how many were sent. */
   async dispatchDue(): Promise<number> {
-    const now = this.options.clock ? this.options.clock() : new Date();
     const claim = this.ledger.newClaim(this.owner, this.settings.leaseMs);
-    const rows = await this.ledger.claimDue(now, this.settings.batchSize, claim);
+    const rows = await this.ledger.claimDue(this.now(), this.settings.batchSize, claim);
     let sent = 0;
     for (const row of rows) {
       if (await this.send(row, claim)) sent++;
@@ -110,25 +114,34 @@ export class DeferredDispatcher {
       await this.record(row, claim, 'deferred', {});
       return false;
     }
-    // Hours after its event was processed: a trace of its own, named by the event id.
+    // Hours after its event was processed, in a trace of its own: the ledger keeps no trace
+    // context of the event, so the event id (`messaging.message.id`, as on its `process` span) ties the two.
     const message = row.message;
-    const result = await inInternalSpan('deferred send', { [ATTR.messageId]: row.event_id, [ATTR.channel]: row.channel }, async (span) => {
+    const result = await inRootSpan('deferred send', { [ATTR.messageId]: row.event_id, [ATTR.eventType]: row.event_type, [ATTR.channel]: row.channel }, async (span) => {
       const sent = await sender.sendWithAttempts(message);
       if (sent.error !== undefined) failSpan(span, sent.error);
       return sent;
     });
+    // Measured from the end of the quiet hours, not the publish (see observeHeldAcceptance).
+    if (result.receipt && row.not_before) observeHeldAcceptance(row.channel, 'deferred', row.not_before.getTime(), this.now().getTime());
     const error = result.error;
     const permanent = error instanceof TidingsError && !error.retriable;
     const status = result.receipt ? 'sent' : permanent ? 'failed' : 'deferred';
-    await this.record(row, claim, status, { provider: result.provider, providerMessageId: result.receipt?.providerMessageId, error }, result.attempts);
+    // A failed attempt put back to deferred counts as `failed`, as a retried event notification does.
+    if (await this.record(row, claim, status, { provider: result.provider, providerMessageId: result.receipt?.providerMessageId, error }, result.attempts)) {
+      countDelivery(row.channel, status === 'sent' ? 'sent' : 'failed', result);
+    }
     return status === 'sent';
   }
 
-  /** Records an outcome through database outages, until shutdown (then the row waits for the next owner after its lease). */
-  private async record(row: ClaimedRow, claim: Claim, status: 'sent' | 'failed' | 'deferred', outcome: { provider?: string; providerMessageId?: string; error?: unknown }, attempts: Parameters<LedgerClaims['finish']>[4] = []): Promise<void> {
+  /**
+   * Records an outcome through database outages, until shutdown (then the row waits for the next
+   * owner after its lease). False when the claim was lost (another dispatcher took the row over).
+   */
+  private async record(row: ClaimedRow, claim: Claim, status: 'sent' | 'failed' | 'deferred', outcome: { provider?: string; providerMessageId?: string; error?: unknown }, attempts: Parameters<LedgerClaims['finish']>[4] = []): Promise<boolean> {
     // A row put back to deferred keeps its due time and message.
     const keep = { reason: row.reason ?? undefined, ...(status === 'deferred' ? { notBefore: row.not_before ?? undefined, message: row.message ?? undefined } : {}) };
-    await retry(() => this.ledger.finish(row, claim, status, { ...outcome, ...keep }, attempts), {
+    return retry(() => this.ledger.finish(row, claim, status, { ...outcome, ...keep }, attempts), {
       what: 'recording a deferred notification',
       initialMs: 200,
       maxMs: 5_000,

@@ -93,14 +93,14 @@ export const outboxOldestAge = new Gauge({
 
 export const deliveries = new Counter({
   name: 'tidings_deliveries_total',
-  help: 'Notification delivery attempts by outcome. status: sent, failed (not sent this time; retried or given up), suppressed (channel off or rate limited), deferred (quiet hours). provider "none" when no provider was called.',
+  help: 'Notification delivery attempts by outcome, event notifications and held-back sends (quiet hours, reminders, digests) alike. status: sent, failed (not sent this time; retried or given up), suppressed (channel off or rate limited), deferred (held by quiet hours). provider "none" when no provider was called.',
   labelNames: ['channel', 'provider', 'status'] as const,
   registers,
 });
 
 export const deliveryLatency = new Histogram({
   name: 'tidings_delivery_latency_seconds',
-  help: 'From the publish of the event (its original Kafka timestamp) to the provider accepting the notification. category: the event\'s family, auth or payment.',
+  help: 'Until the provider accepted the notification. category auth or payment (the event\'s family): from the publish of the event (its original Kafka timestamp); deferred (held by quiet hours) or scheduled (renewal reminders, daily digests): from the time it fell due.',
   labelNames: ['channel', 'category'] as const,
   buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
   registers,
@@ -113,12 +113,28 @@ export const rateLimitSuppressed = new Counter({
   registers,
 });
 
+/** Each provider's breaker state as a call would find it now, by provider name (see watchCircuitBreaker). */
+const circuitStates = new Map<string, () => number>();
+
 export const circuitBreakerState = new Gauge({
   name: 'tidings_circuit_breaker_state',
-  help: 'State of a provider\'s circuit breaker: 0 closed, 1 half-open (a trial call is let through), 2 open.',
+  help: 'State of a provider\'s circuit breaker as a call would find it at scrape time: 0 closed, 1 half-open (the next call is the trial, or the trial is under way), 2 open.',
   labelNames: ['provider'] as const,
   registers,
+  // Read at each scrape, not set on transitions: an open circuit whose cool-down has passed is
+  // half-open from that moment, though nothing changes until the next call.
+  collect() {
+    for (const [provider, state] of circuitStates) this.set({ provider }, state());
+  },
 });
+
+/**
+ * Makes `tidings_circuit_breaker_state{provider}` read `state()` at every scrape. A later
+ * breaker of the same provider name takes the series over (a provider built again).
+ */
+export function watchCircuitBreaker(provider: string, state: () => number): void {
+  circuitStates.set(provider, state);
+}
 
 let defaultsOn = false;
 

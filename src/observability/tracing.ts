@@ -150,6 +150,15 @@ export async function inInternalSpan<T>(name: string, attributes: Attributes, wo
   return inSpan(name, SpanKind.INTERNAL, attributes, work);
 }
 
+/**
+ * Runs `work` in an INTERNAL span that starts a trace of its own, whatever context the caller
+ * runs in: for a send made later for an earlier event (a quiet-hours or scheduled send) by a
+ * polling loop, whose provider spans would otherwise be roots or join an unrelated trace.
+ */
+export async function inRootSpan<T>(name: string, attributes: Attributes, work: (span: Span) => Promise<T>): Promise<T> {
+  return context.with(ROOT_CONTEXT, () => inInternalSpan(name, attributes, work));
+}
+
 async function inSpan<T>(name: string, kind: SpanKind, attributes: Attributes, work: (span: Span) => Promise<T>): Promise<T> {
   if (!tracingEnabled()) return work(NON_RECORDING);
   const span = tracer().startSpan(name, { kind, attributes });

@@ -2,14 +2,16 @@ import type { Db } from '../db/database';
 import { TemplateRenderError, TidingsError, describe } from '../errors';
 import type { OutboundMessage } from '../notifications/channels/channel';
 import type { ChannelSender } from '../notifications/channels/channel-sender';
+import { countDelivery, observeHeldAcceptance } from '../notifications/delivery/delivery-metrics';
 import { faultPoint } from '../observability/fault-injection';
 import { createLogger, type Logger } from '../observability/logger';
+import { ATTR, failSpan, inRootSpan } from '../observability/tracing';
 import { backoffDelay } from '../retry/backoff';
 import { retry, RetryAbortedError, sleep } from '../retry/retry';
 import type { Clock } from './clock';
 import type { ClaimedJob } from './due-queue';
 import type { SchedulerSettings } from './options';
-import { ScheduledLedger } from './scheduled-ledger';
+import { EMAIL_CHANNEL, ScheduledLedger } from './scheduled-ledger';
 import type { ScheduledDelivery, ScheduledJobKind } from './scheduled-job';
 
 export interface DispatcherOptions {
@@ -176,6 +178,7 @@ export class Dispatcher {
       this.stats.gaveUp++;
       this.logger.error({ kind: kind.name, job: job.id, err: error.message }, 'scheduled email cannot be rendered');
       await kind.queue.finish(job.id, 'failed', { error: error.message });
+      countDelivery(EMAIL_CHANNEL, 'failed');
       return false;
     }
     if (delivery === 'expired') {
@@ -190,9 +193,21 @@ export class Dispatcher {
       await kind.queue.finish(job.id, entry.status);
       return false;
     }
-    const result = await this.options.email.sendWithAttempts(emailMessage(delivery));
+    // No event is being processed: each send starts a trace of its own (the job tables keep no
+    // trace context of the events behind it); `messaging.message.id` is the ledger's delivery id.
+    const result = await inRootSpan(
+      'scheduled send',
+      { [ATTR.messageId]: delivery.deliveryId, [ATTR.eventType]: delivery.kind, [ATTR.channel]: EMAIL_CHANNEL, [ATTR.attempt]: job.attempts },
+      async (span) => {
+        const sent = await this.options.email.sendWithAttempts(emailMessage(delivery));
+        if (sent.error !== undefined) failSpan(span, sent.error);
+        return sent;
+      },
+    );
     if (result.receipt) {
       faultPoint('scheduler.after-provider-accepted');
+      // Measured from the due time, not a publish (see observeHeldAcceptance).
+      observeHeldAcceptance(EMAIL_CHANNEL, 'scheduled', job.dueAt, this.options.clock.now());
       const messageId = result.receipt.providerMessageId;
       // The provider has it: keep trying to record that through a database outage, so an
       // outage (unlike a crash) never turns into a second send. stop() ends the wait; the job
@@ -213,6 +228,7 @@ export class Dispatcher {
           },
         },
       );
+      countDelivery(EMAIL_CHANNEL, 'sent', result);
       this.stats.sent[kind.name] = (this.stats.sent[kind.name] ?? 0) + 1;
       return true;
     }
@@ -220,6 +236,7 @@ export class Dispatcher {
     const retriable = !(error instanceof TidingsError) || error.retriable;
     const givingUp = !retriable || job.attempts >= this.options.settings.maxAttempts;
     await this.options.db.transaction((trx) => this.ledger.record(entry, givingUp ? 'failed' : 'pending', { error, attempts: result.attempts }, trx));
+    countDelivery(EMAIL_CHANNEL, 'failed', result);
     if (givingUp) {
       this.stats.gaveUp++;
       await kind.queue.finish(job.id, 'failed', { error: describe(error) });

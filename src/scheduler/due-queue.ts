@@ -15,6 +15,12 @@ export interface ClaimedJob {
   id: string;
   /** Including this claim. */
   attempts: number;
+  /**
+   * When this attempt fell due (epoch ms): the job's time (a retry's after a failure), or when
+   * the job was written (database clock) if that came later (a renewal announced within the
+   * reminder lead time, a payment of a past day): the send could not go out before it was known.
+   */
+  dueAt: number;
 }
 
 /**
@@ -35,7 +41,7 @@ export class DueQueue {
 
   async claim(now: number, limit: number, leaseMs: number): Promise<ClaimedJob[]> {
     const { db, table, instanceId } = this.options;
-    const result = await db.raw<{ rows: Array<{ id: string; attempts: number }> }>(
+    const result = await db.raw<{ rows: Array<{ id: string; attempts: number; due_at: Date }> }>(
       `WITH due AS (
          SELECT id FROM ?? AS j
          WHERE (j.status = 'scheduled' AND j.next_attempt_at <= ?)
@@ -48,10 +54,10 @@ export class DueQueue {
        SET status = 'claimed', claimed_by = ?, lease_expires_at = now() + (? * interval '1 millisecond'),
            attempts = t.attempts + 1, updated_at = now()
        FROM due WHERE t.id = due.id
-       RETURNING t.id, t.attempts`,
+       RETURNING t.id, t.attempts, GREATEST(t.next_attempt_at, t.created_at) AS due_at`,
       [table, new Date(now), limit, table, instanceId, leaseMs],
     );
-    return result.rows.map((r) => ({ id: String(r.id), attempts: r.attempts }));
+    return result.rows.map((r) => ({ id: String(r.id), attempts: r.attempts, dueAt: r.due_at.getTime() }));
   }
 
   /**

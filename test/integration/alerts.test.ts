@@ -3,7 +3,7 @@ import type { EventMap, EventType } from '../../src/events/generated';
 import { sampleEvent } from '../../src/events/samples';
 import { startConsumerProcess, type ConsumerProcess } from '../helpers/consumer-process';
 import { freePort } from '../helpers/free-port';
-import { PrometheusServer, type ActiveAlert } from '../helpers/prometheus-server';
+import { PrometheusServer, type ActiveAlert, type LoadedRule } from '../helpers/prometheus-server';
 import { TcpProxy } from '../helpers/tcp-proxy';
 import { createTestContext, type TestContext } from '../helpers/test-context';
 import { waitFor } from '../helpers/wait';
@@ -58,6 +58,20 @@ describe('the shipped alert rules in a real Prometheus, against real workers', (
       return v !== undefined && accept(v) ? { v } : undefined;
     }, timeoutMs, 250).then(({ v }) => v);
 
+  /**
+   * The payment SLA rule's two conditions as Prometheus loaded them from the shipped file (its
+   * `query`, `<p99> > <budget> and on (channel) <volume>`): the p99 and the budget it is held
+   * to, and the volume condition (enough payments in 5 minutes to judge).
+   */
+  const slaConditions = async (): Promise<{ p99: string; budget: number; volume: string }> => {
+    // GET /api/v1/rules states each rule's `query`; LoadedRule leaves it out.
+    const rule = (await prometheus.rules()).find((r) => r.name === 'TidingsPaymentNotificationSlaBreach') as (LoadedRule & { query?: string }) | undefined;
+    const [over, volume] = rule?.query?.split(' and on (channel) ') ?? [];
+    const p99 = /^(.+) > ([0-9.]+)$/.exec(over ?? '');
+    if (!p99?.[1] || !volume) throw new Error(`the SLA rule is not "<p99> > <budget> and on (channel) <volume>": ${rule?.query}`);
+    return { p99: p99[1], budget: Number(p99[2]), volume };
+  };
+
   beforeAll(async () => {
     [ctx, stuckCtx] = await Promise.all([createTestContext(), createTestContext()]);
     const db = new URL(stuckCtx.databaseUrl);
@@ -109,23 +123,34 @@ describe('the shipped alert rules in a real Prometheus, against real workers', (
       await publisher.publish('PASSWORD_RESET_REQUESTED', to('PASSWORD_RESET_REQUESTED', 'warm-up@example.com', 'warm-up'));
       await ctx.mail.waitFor((all) => all.length === 1, 60_000);
       // Then payments as they come in a quiet hour, one after the other: more than the SLA
-      // rule's minimum of 10 in 5 minutes, so its quantile is what keeps it quiet.
-      for (let i = 0; i < 12; i++) {
+      // rule's minimum of 10 in 5 minutes, so its quantile is what keeps it quiet. increase()
+      // counts from a series' first sample, and a series is created by its first payment: the
+      // first two are scraped before the other 12 come, so those 12 are all in the increase.
+      const pay = async (i: number): Promise<void> => {
         await publisher.publish('PAYMENT_SUCCEEDED', to('PAYMENT_SUCCEEDED', `payer-${i}@example.com`, `payer-${i}`));
         await ctx.mail.waitFor((all) => all.length === 2 + i, 60_000);
-      }
+      };
+      for (const i of [0, 1]) await pay(i);
+      await waitForValue(`sum(tidings_delivery_latency_seconds_count{category="payment"})`, (v) => v === 2);
+      for (let i = 2; i < 14; i++) await pay(i);
       const resets = Array.from({ length: 3 }, (_, i) => to('PASSWORD_RESET_REQUESTED', `reset-${i}@example.com`, `resetter-${i}`));
       await Promise.all(resets.map((e) => publisher.publish('PASSWORD_RESET_REQUESTED', e)));
-      await ctx.mail.waitFor((all) => all.length === 16, 60_000);
+      await ctx.mail.waitFor((all) => all.length === 18, 60_000);
     } finally {
       await publisher.disconnect();
     }
     // What the rules read, as Prometheus has scraped it: everything committed, no lag; the
     // stuck-to-be worker idle with its counter at 0; the DLQ gauge there at 0 (a DLQ series
     // that first appears with records in it would hide them from "growing").
-    await waitForValue(`sum(tidings_consumer_committed_records_total{consumergroup="${group()}"})`, (v) => v === 16);
+    await waitForValue(`sum(tidings_consumer_committed_records_total{consumergroup="${group()}"})`, (v) => v === 18);
     await waitForValue(`sum(kafka_consumergroup_lag{consumergroup="${group()}"})`, (v) => v === 0);
-    await waitForValue(`sum(tidings_delivery_latency_seconds_count{category="payment"})`, (v) => v === 12);
+    await waitForValue(`sum(tidings_delivery_latency_seconds_count{category="payment"})`, (v) => v === 14);
+    // The SLA rule's volume condition holds for email, as the loaded rule states it: enough
+    // payments to judge, so "no alert" means the p99 was within the budget, which it was.
+    const sla = await slaConditions();
+    await waitFor('the SLA rule to see enough payment emails to judge', async () => (await prometheus.query(sla.volume)).some((s) => s.metric.channel === 'email'), 60_000, 250);
+    const p99 = (await prometheus.query(sla.p99)).find((s) => s.metric.channel === 'email')?.value;
+    expect(p99).toBeLessThanOrEqual(sla.budget);
     await waitForValue(`sum(tidings_consumer_committed_records_total{consumergroup="${stuckGroup()}"})`, (v) => v === 0);
     await waitForValue(`count(kafka_consumergroup_lag{consumergroup="${stuckGroup()}"})`, (v) => v === 6);
     await waitForValue(`max(tidings_dlq_messages{topic="${authDlq()}"})`, (v) => v === 0);

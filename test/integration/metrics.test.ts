@@ -209,7 +209,7 @@ describe('metrics of providers and rate limits (in this process, against the rea
     await ctx?.dispose();
   });
 
-  it('the circuit breaker gauge follows the SMTP provider: closed, open after failures, half-open during the trial, closed again', async () => {
+  it('the circuit breaker gauge follows the SMTP provider: closed, open after failures, half-open once the cool-down has passed (before any call) and during the trial, closed again', async () => {
     let now = Date.now();
     const email = createEmailChannel({ env: { ...readEnv(), SMTP_URL: ctx.mail.url }, circuit: { failureThreshold: 2, cooldownMs: 60_000, now: () => now } });
     const state = async (): Promise<number[]> => (await ownMetrics()).series('tidings_circuit_breaker_state', { provider: 'smtp-primary' }).map((s) => s.value);
@@ -224,6 +224,8 @@ describe('metrics of providers and rate limits (in this process, against the rea
       ctx.mail.refuse(undefined);
       ctx.mail.slowDown(1_000);
       now += 60_000;
+      // Nothing has called the provider since it opened: a scrape reads what the next call would find, the trial.
+      expect(await state()).toEqual([1]);
       const trial = email.sendWithAttempts(message(3));
       await waitFor('the trial call to be under way', async () => (await state())[0] === 1, 10_000, 20);
       expect((await trial).receipt).toBeDefined();

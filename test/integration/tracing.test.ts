@@ -5,13 +5,18 @@ import { FAILURE_HEADERS } from '../../src/consumer/failure-headers';
 import { sampleEvent } from '../../src/events/samples';
 import type { EmailVerificationRequested, PaymentFailed, UserRegistered } from '../../src/events/generated';
 import { OutboxRelay } from '../../src/outbox/outbox-relay';
+import { reminderDeliveryId } from '../../src/scheduler/delivery-id';
 import { startTelemetry, type Telemetry } from '../../src/observability/telemetry-sdk';
 import type { Publisher } from '../../src/producer/publisher';
 import { startConsumerProcess, type ConsumerProcess } from '../helpers/consumer-process';
+import { freePort } from '../helpers/free-port';
 import { OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver';
+import { textsOf } from '../helpers/span-texts';
 import { createTestContext, type TestContext } from '../helpers/test-context';
 import { readTopic } from '../helpers/topic-reader';
+import { waitFor } from '../helpers/wait';
 
+const INTERNAL = 1;
 const PRODUCER = 4;
 const CONSUMER = 5;
 const CLIENT = 3;
@@ -77,17 +82,6 @@ class SmtpServerWithRefusals {
   close(): Promise<void> {
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
-}
-
-/** Every string a span carries: attribute values, link and event attributes, its status message. */
-function textsOf(span: ReceivedSpan): string[] {
-  return [
-    span.name,
-    span.status.message,
-    ...Object.values(span.attributes),
-    ...span.links.flatMap((l) => Object.values(l.attributes)),
-    ...span.events.flatMap((e) => [e.name, ...Object.values(e.attributes)]),
-  ].map(String);
 }
 
 describe('OpenTelemetry traces from publish, across processes, to the SMTP server', () => {
@@ -241,4 +235,73 @@ describe('OpenTelemetry traces from publish, across processes, to the SMTP serve
     expect(inTrace.find((s) => s.name === 'smtp send')?.parentSpanId).toBe(process?.spanId);
     for (const span of inTrace) for (const text of textsOf(span)) expect([span.name, text.includes(email) || text.includes(event.user_id)]).toEqual([span.name, false]);
   });
+});
+
+describe('a scheduled email from a real `tidings run scheduler`: a trace of its own', () => {
+  let ctx: TestContext;
+  let receiver: OtlpReceiver;
+  let worker: ConsumerProcess;
+
+  beforeAll(async () => {
+    [ctx, receiver] = await Promise.all([createTestContext(), OtlpReceiver.start()]);
+    const port = await freePort();
+    worker = startConsumerProcess(ctx, { group: 'scheduler', metricsPort: port, env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_BSP_SCHEDULE_DELAY: '100' } });
+    await Promise.race([
+      waitFor('the scheduler to be ready', async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, 60_000, 200),
+      worker.exited.then(({ code, output }) => Promise.reject(new Error(`the scheduler exited (${code}):\n${output}`))),
+    ]);
+  }, 90_000);
+
+  afterAll(async () => {
+    worker?.child.kill('SIGTERM');
+    await worker?.exited;
+    await receiver?.close();
+    await ctx?.dispose();
+  });
+
+  it("a reminder's send is the root of a new trace with its SMTP call as a child, apart from the trace of the event that scheduled it; nothing personal in either", async () => {
+    const email = 'reminded-traced@example.com';
+    // Renews tomorrow: the reminder (3 days ahead) is due as soon as the event is applied.
+    const event = sampleEvent('SUBSCRIPTION_CREATED', {
+      user_id: 'user-traced-4',
+      subscription_id: 'sub-traced-4',
+      occurred_at: Date.now(),
+      recipient: { email, name: 'Grace Hopper', phone: null, locale: 'en-US', time_zone: 'America/New_York' },
+      trial_ends_at: null,
+      renews_at: Date.now() + 86_400_000,
+    });
+    const publisher = ctx.platform.createPublisher();
+    await publisher.connect();
+    try {
+      await publisher.publish('SUBSCRIPTION_CREATED', event);
+    } finally {
+      await publisher.disconnect();
+    }
+    await ctx.mail.waitFor((all) => all.some((m) => m.to.includes(email)), 60_000);
+    const reminder = await ctx.db('renewal_reminders').where({ subscription_id: event.subscription_id }).first<{ id: string }>('id');
+
+    const spans = await receiver.waitFor('the scheduled send, its SMTP call and the event\'s process span', (all) =>
+      ['scheduled send', 'smtp send', `process ${ctx.topics.payment}`].every((name) => all.some((s) => s.name === name)),
+    );
+    const send = spans.find((s) => s.name === 'scheduled send');
+    expect(send).toMatchObject({ kind: INTERNAL, parentSpanId: '', service: 'tidings-scheduler' });
+    expect(send?.attributes).toEqual({
+      'messaging.message.id': reminderDeliveryId(String(reminder.id)),
+      'tidings.event.type': 'RENEWAL_REMINDER',
+      'tidings.channel': 'email',
+      'tidings.attempt': 1,
+    });
+    expect(receiver.trace(send!.traceId).filter((s) => s.spanId !== send!.spanId)).toEqual([
+      expect.objectContaining({ name: 'smtp send', kind: CLIENT, parentSpanId: send!.spanId, attributes: expect.objectContaining({ 'tidings.provider': 'smtp-primary', 'tidings.smtp.response_code': 250 }) }),
+    ]);
+    // The event's own trace (from the publish's traceparent) has the scheduler's process span, not the send.
+    const [record] = await readTopic(ctx.platform.kafka, ctx.topics.payment);
+    const process = spans.find((s) => s.name === `process ${ctx.topics.payment}`);
+    expect(process).toMatchObject({ service: 'tidings-scheduler', traceId: record?.headers.traceparent?.split('-')[1], attributes: expect.objectContaining({ 'messaging.message.id': event.event_id }) });
+    expect(process?.traceId).not.toBe(send?.traceId);
+
+    for (const span of spans) {
+      for (const text of textsOf(span)) expect([span.name, [email, 'Grace Hopper', event.user_id].some((p) => text.includes(p))]).toEqual([span.name, false]);
+    }
+  }, 120_000);
 });

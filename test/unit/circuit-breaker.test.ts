@@ -1,5 +1,7 @@
 import { ProviderError, RecipientUnreachableError } from '../../src/errors';
 import { CircuitBreaker, CircuitOpenError } from '../../src/notifications/providers/circuit-breaker';
+import { renderMetrics } from '../../src/observability/metrics';
+import { Scrape, parsePrometheusText } from '../helpers/prometheus';
 
 const unavailable = (): ProviderError => new ProviderError('smtp-a', 'connection refused', { retriable: true });
 
@@ -7,6 +9,11 @@ const unavailable = (): ProviderError => new ProviderError('smtp-a', 'connection
 function manualClock(start = 1_000_000): { now: () => number; advance: (ms: number) => void } {
   let t = start;
   return { now: () => t, advance: (ms) => void (t += ms) };
+}
+
+/** `tidings_circuit_breaker_state` of `provider` as a scrape of the registry reads it. */
+async function gauge(provider: string): Promise<number[]> {
+  return new Scrape(parsePrometheusText(await renderMetrics())).series('tidings_circuit_breaker_state', { provider }).map((s) => s.value);
 }
 
 function failTimes(breaker: CircuitBreaker, n: number, error: unknown = unavailable()): void {
@@ -92,6 +99,28 @@ describe('CircuitBreaker', () => {
     expect(breaker.state).toBe('closed');
     failTimes(breaker, 1);
     expect(breaker.retryAt).toBe(clock.now() + 30_000);
+  });
+
+  it('the state gauge reads what a call would find at scrape time: half-open once the cool-down has passed, before any call', async () => {
+    const clock = manualClock();
+    const breaker = new CircuitBreaker('gauge-smtp', { failureThreshold: 2, cooldownMs: 10_000, now: clock.now });
+    expect(await gauge('gauge-smtp')).toEqual([0]);
+    failTimes(breaker, 2);
+    expect(await gauge('gauge-smtp')).toEqual([2]);
+    clock.advance(9_999);
+    expect(await gauge('gauge-smtp')).toEqual([2]);
+    // No call since it opened: the next one would be the trial.
+    clock.advance(1);
+    expect(await gauge('gauge-smtp')).toEqual([1]);
+    expect(breaker.tryAcquire()).toBe(true);
+    expect(await gauge('gauge-smtp')).toEqual([1]);
+    breaker.record({ ok: false, error: unavailable() });
+    expect(await gauge('gauge-smtp')).toEqual([2]);
+    clock.advance(10_000);
+    expect(await gauge('gauge-smtp')).toEqual([1]);
+    expect(breaker.tryAcquire()).toBe(true);
+    breaker.record({ ok: true });
+    expect(await gauge('gauge-smtp')).toEqual([0]);
   });
 
   it('rejects options that cannot work, naming the field', () => {

@@ -41,5 +41,26 @@ export function countPlannedSuppressions(rows: ReadonlyArray<{ channel: ChannelN
 export function observeAcceptance(event: EventRecord, channel: ChannelName, acceptedAt: number): void {
   const published = Number(originOf(event).timestamp);
   if (!Number.isFinite(published) || published <= 0) return;
-  deliveryLatency.observe({ channel, category: getEventDefinition(event.type).domain }, Math.max(0, acceptedAt - published) / 1000);
+  observeLatency(channel, getEventDefinition(event.type).domain, published, acceptedAt);
+}
+
+/**
+ * A send held back on purpose until a due time: `deferred` (quiet hours, due when they end) or
+ * `scheduled` (a renewal reminder or daily digest, due at its time).
+ */
+export type HeldSendCategory = 'deferred' | 'scheduled';
+
+/**
+ * A provider accepted a held-back send at `acceptedAt` (ms) that fell due at `dueAt` (ms):
+ * due → accepted goes to `tidings_delivery_latency_seconds` under its own category. Publish →
+ * accepted would be the hours it was held on purpose, and under the event's family (payment)
+ * it would breach the payment SLA at every night's quiet hours; due → accepted is how late
+ * the dispatcher was (its poll interval, a backlog, provider failures since the due time).
+ */
+export function observeHeldAcceptance(channel: ChannelName, category: HeldSendCategory, dueAt: number, acceptedAt: number): void {
+  observeLatency(channel, category, dueAt, acceptedAt);
+}
+
+function observeLatency(channel: ChannelName, category: string, from: number, acceptedAt: number): void {
+  deliveryLatency.observe({ channel, category }, Math.max(0, acceptedAt - from) / 1000);
 }

@@ -1,11 +1,11 @@
 import { z } from 'zod';
 import { parseOptions } from '../../config/options';
 import { ProviderError, TidingsError } from '../../errors';
-import { circuitBreakerState } from '../../observability/metrics';
+import { watchCircuitBreaker } from '../../observability/metrics';
 
 export type CircuitState = 'closed' | 'open' | 'half_open';
 
-/** `tidings_circuit_breaker_state`'s value of each state. */
+/** `tidings_circuit_breaker_state`'s value of each state, read at every scrape (`state`, so past the cool-down an open circuit reads half-open). */
 const STATE_VALUE: Record<CircuitState, number> = { closed: 0, half_open: 1, open: 2 };
 
 export interface CircuitBreakerOptions {
@@ -75,7 +75,7 @@ export class CircuitBreaker {
     this.cooldownMs = parsed.data.cooldownMs;
     this.now = parsed.data.now;
     this.isFailure = parsed.data.isFailure ?? isProviderFailure;
-    circuitBreakerState.set({ provider: name }, STATE_VALUE.closed);
+    watchCircuitBreaker(name, () => STATE_VALUE[this.state]);
   }
 
   /** The state as of now: an open circuit whose cool-down has passed reads as half-open. */
@@ -97,7 +97,7 @@ export class CircuitBreaker {
     const state = this.state;
     if (state === 'closed') return true;
     if (state === 'open' || this.trialInFlight) return false;
-    this.moveTo('half_open');
+    this.current = 'half_open';
     this.trialInFlight = true;
     return true;
   }
@@ -107,24 +107,15 @@ export class CircuitBreaker {
     const failed = !outcome.ok && this.isFailure(outcome.error);
     this.trialInFlight = false;
     if (!failed) {
-      this.moveTo('closed');
+      this.current = 'closed';
       this.consecutiveFailures = 0;
       return;
     }
     this.consecutiveFailures += 1;
     if (this.current === 'half_open' || this.consecutiveFailures >= this.failureThreshold) {
-      this.moveTo('open');
+      this.current = 'open';
       this.openedAt = this.now();
     }
-  }
-
-  /**
-   * The gauge follows the transitions (a call, not a clock): an open circuit whose cool-down has
-   * passed reads 2 until its trial call is let through.
-   */
-  private moveTo(state: CircuitState): void {
-    if (state !== this.current) circuitBreakerState.set({ provider: this.name }, STATE_VALUE[state]);
-    this.current = state;
   }
 
   /** Runs `call` through the breaker; throws CircuitOpenError without calling when refused. */
