@@ -24,6 +24,7 @@ export {
   TidingsError,
   ConfigError,
   EventValidationError,
+  CardDataError,
   UnknownEventTypeError,
   MalformedMessageError,
   TemplateRenderError,

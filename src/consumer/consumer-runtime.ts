@@ -335,9 +335,33 @@ export function routeProducer(kafka: Kafka): Producer {
   return kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
 }
 
+/**
+ * The most one send of routes carries. The broker refuses a record batch larger than the
+ * topic's max.message.bytes (1 MB by default) and kafkajs sends one batch per partition, while
+ * a chunk's records can weigh that much before their failure headers are added: one send for a
+ * chunk of large dead letters would fail the same way on every retry and stop the partition.
+ */
+const MAX_SEND_BYTES = 512 * 1024;
+
+/** Sends the routes in order, in sends of at most MAX_SEND_BYTES (one larger record goes alone). */
 async function produceRoutes(producer: Producer, routes: Route[]): Promise<void> {
-  if (routes.length === 0) return;
-  const byTopic = new Map<string, Route['message'][]>();
-  for (const r of routes) byTopic.set(r.topic, [...(byTopic.get(r.topic) ?? []), r.message]);
-  await producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
+  let start = 0;
+  while (start < routes.length) {
+    let end = start;
+    let bytes = 0;
+    while (end < routes.length && (end === start || bytes + routeBytes(routes[end]!) <= MAX_SEND_BYTES)) bytes += routeBytes(routes[end++]!);
+    const byTopic = new Map<string, Route['message'][]>();
+    for (const r of routes.slice(start, end)) {
+      const messages = byTopic.get(r.topic) ?? [];
+      messages.push(r.message);
+      byTopic.set(r.topic, messages);
+    }
+    await producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
+    start = end;
+  }
+}
+
+function routeBytes({ message }: Route): number {
+  const length = (v: unknown): number => (typeof v === 'string' ? Buffer.byteLength(v) : Buffer.isBuffer(v) ? v.length : 0);
+  return length(message.value) + length(message.key) + Object.entries(message.headers ?? {}).reduce((sum, [name, value]) => sum + name.length + length(value), 0);
 }

@@ -8,6 +8,7 @@
  * isSecretFieldName), whatever its value.
  */
 import { CardDataError } from '../errors';
+import { MASK } from './personal-data';
 
 /**
  * A payment card number: 13 to 19 digits that pass the Luhn check and start like a card
@@ -15,17 +16,7 @@ import { CardDataError } from '../errors';
  * digit keeps epoch-millisecond timestamps (13 digits starting with 1) and most ids out.
  */
 export function isCardNumber(digits: string): boolean {
-  if (digits.length < 13 || digits.length > 19 || digits[0]! < '2' || digits[0]! > '6') return false;
-  let sum = 0;
-  for (let i = 0; i < digits.length; i++) {
-    let d = digits.charCodeAt(digits.length - 1 - i) - 48;
-    if (i % 2 === 1) {
-      d *= 2;
-      if (d > 9) d -= 9;
-    }
-    sum += d;
-  }
-  return sum % 10 === 0;
+  return /^\d+$/.test(digits) && isCardNumberIn(digits, 0, digits.length, digits.length);
 }
 
 export interface CardNumberMatch {
@@ -41,7 +32,7 @@ const isDigit = (code: number): boolean => code >= 48 && code <= 57;
 const gluesAfter = (code: number): boolean => code === 95 || code === 45 || isDigit(code) || (code >= 65 && code <= 90) || (code >= 97 && code <= 122);
 const gluesBefore = (code: number): boolean => gluesAfter(code) || code === 43;
 
-/** Luhn and the leading digit (isCardNumber) over the digits of text[start, end), separators skipped. */
+/** isCardNumber over the `count` digits of text[start, end), separators skipped. */
 function isCardNumberIn(text: string, start: number, end: number, count: number): boolean {
   if (count < 13 || count > 19) return false;
   let sum = 0;
@@ -86,14 +77,14 @@ export function findCardNumbers(text: string): CardNumberMatch[] {
   return matches;
 }
 
-/** Whether `text` holds a card number (findCardNumbers without building the matches: the publish path asks this of every string). */
-export function hasCardNumber(text: string): boolean {
-  return MAYBE_CARD.test(text) && scan(text, stopAtFirst);
-}
-
 /** Thirteen digits with at most one separator between each two: the regular expression engine rules out most text faster than a scan. */
 const MAYBE_CARD = /\d(?:[ -]?\d){12}/;
 const stopAtFirst = (): boolean => false;
+
+/** Whether `text` holds a card number (findCardNumbers without building the matches: the publish path asks this of every string). */
+export function hasCardNumber(text: string): boolean {
+  return text.length >= 13 && MAYBE_CARD.test(text) && scan(text, stopAtFirst);
+}
 
 /**
  * Calls `found` with each card number's range, left to right; stops when it returns false.
@@ -321,44 +312,34 @@ function walk(value: unknown, path: string, depth: number, into: CardDataFinding
     for (let i = 0; i < value.length; i++) walk(value[i], `${path}[${i}]`, depth + 1, into);
     return;
   }
-  for (const key in value) {
-    if (!Object.hasOwn(value, key)) continue;
+  for (const key of Object.keys(value)) {
     const inner = (value as Record<string, unknown>)[key];
     const at = path ? `${path}.${key}` : key;
-    if (inner !== null && inner !== undefined && typeof inner !== 'boolean' && typeof inner !== 'object' && isSecretFieldName(key)) {
-      into.push({ path: at, reason: SECRET_NAME_REASON });
-    } else walk(inner, at, depth + 1, into);
+    if (isSecretValue(key, inner)) into.push({ path: at, reason: SECRET_NAME_REASON });
+    else walk(inner, at, depth + 1, into);
   }
 }
 
-/** Whether `value` holds card data (findCardData without building paths); `names`: look at the keys too. */
-function holds(value: unknown, names: boolean, depth: number): boolean {
+/** Whether `value` holds card data: findCardData without building paths, for the common answer "no". */
+function holds(value: unknown, depth: number): boolean {
   if (typeof value === 'string') return hasCardNumber(value);
   if (typeof value !== 'object' || value === null || Buffer.isBuffer(value) || depth > MAX_DEPTH) return false;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) if (holds(value[i], names, depth + 1)) return true;
-    return false;
-  }
-  for (const key in value) {
-    if (!Object.hasOwn(value, key)) continue;
+  if (Array.isArray(value)) return value.some((item) => holds(item, depth + 1));
+  for (const key of Object.keys(value)) {
     const inner = (value as Record<string, unknown>)[key];
-    if (names && inner !== null && inner !== undefined && typeof inner !== 'boolean' && typeof inner !== 'object' && isSecretFieldName(key)) return true;
-    if (holds(inner, names, depth + 1)) return true;
+    if (isSecretValue(key, inner) || holds(inner, depth + 1)) return true;
   }
   return false;
 }
 
-/**
- * Whether any string in `value` holds a card number, keys not looked at: for a value whose keys
- * are known not to be secret names (a schema-valid event's are its schema's field names).
- */
-export function holdsCardNumber(value: unknown): boolean {
-  return holds(value, false, 0);
+/** A value in a field named like a secret (isSecretFieldName); an object there is looked into instead, and null, absent or a flag holds nothing. */
+function isSecretValue(key: string, value: unknown): boolean {
+  return value !== null && value !== undefined && typeof value !== 'boolean' && typeof value !== 'object' && isSecretFieldName(key);
 }
 
 /** Throws CardDataError naming every field of the event that holds card data; never its values. */
 export function refuseCardData(eventType: string, payload: unknown): void {
-  if (holds(payload, true, 0)) throw new CardDataError(eventType, findCardData(payload));
+  if (holds(payload, 0)) throw new CardDataError(eventType, findCardData(payload));
 }
 
 /**
@@ -381,7 +362,7 @@ export function maskCardData(value: unknown): { masked: unknown; paths: string[]
       const at = path ? `${path}.${key}` : key;
       if (typeof inner === 'string' && isSecretFieldName(key)) {
         paths.push(at);
-        out[key] = '***';
+        out[key] = MASK;
       } else out[key] = mask(inner, at, depth + 1);
     }
     return out;

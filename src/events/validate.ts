@@ -1,15 +1,17 @@
 /**
  * Validates an event payload against its Avro schema and the schema's `tidings.*` rules,
- * reporting the first bad field by dotted path (`items[2].quantity`).
+ * reporting the first bad field by dotted path (`items[2].quantity`), and refuses card data
+ * (src/events/card-data.ts) before anything else.
  *
  * Two layers: a check compiled once per event type answers "valid or not" without building
  * paths or messages (the publish hot path), and only when it says no does the diagnostic
  * walk below find the first bad field. The diagnosis is the reference: the compiled check is
  * never more lenient than it, and an event it rejects that the diagnosis accepts is accepted.
+ * The compiled check also scans each string for a card number, so that costs no second walk.
  */
 import { Type, types as avroTypes } from 'avsc';
 import { EventValidationError } from '../errors';
-import { holdsCardNumber, isSecretFieldName, refuseCardData } from './card-data';
+import { hasCardNumber, isSecretFieldName, refuseCardData } from './card-data';
 import { getEventDefinition, type EventDefinition } from './catalog';
 import { ruleProblem, rulesOf, type FieldRules } from './rules';
 import {
@@ -166,7 +168,8 @@ const PRIMITIVE_TESTS: Readonly<Record<string, (x: string) => string>> = {
   float: (x) => `typeof ${x} === 'number'`,
   double: (x) => `typeof ${x} === 'number'`,
   bytes: (x) => `isBuffer(${x})`,
-  string: (x) => `typeof ${x} === 'string'`,
+  // A card number fails the check too (refuseCardData then names it): no second walk over the event.
+  string: (x) => `typeof ${x} === 'string' && !hasCardNumber(${x})`,
 };
 
 /** Constructs the fast check does not model: it says no, and the diagnostic walk decides. */
@@ -189,10 +192,10 @@ class CheckCompiler {
     const entry = 'checkEvent';
     this.functions.push(`function ${entry}(value) {\n${this.statements(root, 'value')}\n  return true;\n}`);
     const source = `'use strict';\n${this.functions.join('\n')}\nreturn ${entry};`;
-    const names = ['isArray', 'isBuffer', 'hasOwn', ...this.constants.map((_, i) => `k${i}`)];
+    const names = ['isArray', 'isBuffer', 'hasOwn', 'hasCardNumber', ...this.constants.map((_, i) => `k${i}`)];
     // Generated from the schema alone: no value ever reaches the source text.
     const factory = new Function(...names, source) as (...args: unknown[]) => Check;
-    return factory(Array.isArray, Buffer.isBuffer, Object.hasOwn, ...this.constants);
+    return factory(Array.isArray, Buffer.isBuffer, Object.hasOwn, hasCardNumber, ...this.constants);
   }
 
   private constant(value: unknown): string {
@@ -314,8 +317,8 @@ interface CompiledEvent {
   named: ReadonlyMap<string, AvroNamedSchema>;
   check: Check;
   /**
-   * No field of the schema is named like a card secret: an event that passes `check` has no
-   * other keys (and no map, whose keys would be data), so only its strings need scanning.
+   * No field of the schema is named like a card secret: an event that passes `check` (which
+   * scans its strings) has no other keys, and no map, whose keys would be data.
    */
   fieldNamesSafe: boolean;
 }
@@ -354,7 +357,7 @@ function diagnose(definition: EventDefinition, named: ReadonlyMap<string, AvroNa
 export function validateEvent(type: string, payload: unknown): void {
   const { definition, named, check, fieldNamesSafe } = compiledFor(type);
   if (check(payload)) {
-    if (!fieldNamesSafe || holdsCardNumber(payload)) refuseCardData(type, payload);
+    if (!fieldNamesSafe) refuseCardData(type, payload);
     return;
   }
   refuseCardData(type, payload);
