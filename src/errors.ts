@@ -178,3 +178,34 @@ export class CardDataError extends EventValidationError {
     this.fields = findings.map((f) => f.path);
   }
 }
+
+/**
+ * The broker refused the client's SASL login (wrong username or password, or a mechanism it
+ * does not offer). A configuration problem: retrying with the same credentials cannot succeed,
+ * so a process refuses to start. Names the settings to check, never the password.
+ */
+export class KafkaAuthenticationError extends ConfigError {
+  override readonly code: string = 'KAFKA_AUTHENTICATION_FAILED';
+  readonly username: string | undefined;
+
+  constructor(message: string, username: string | undefined, cause?: unknown) {
+    super(message, cause);
+    this.username = username;
+  }
+}
+
+/**
+ * The broker's ACLs do not let this client's principal do what it asked (write to a topic):
+ * not retriable, since only a change of ACLs or of credentials helps. `topics` are those of the
+ * refused request and `principal` who asked (e.g. `User:auth-producer`).
+ */
+export class KafkaAuthorizationError extends TidingsError {
+  readonly topics: readonly string[];
+  readonly principal: string;
+
+  constructor(message: string, details: { topics: readonly string[]; principal: string }, cause?: unknown) {
+    super('KAFKA_NOT_AUTHORIZED', message, { retriable: false, cause });
+    this.topics = details.topics;
+    this.principal = details.principal;
+  }
+}

@@ -38,5 +38,7 @@ export {
 export { RetryAbortedError } from './retry/retry';
 export { DataKeyStore, type DataKeyStoreOptions } from './crypto/data-key-store';
 export { LocalKeyManagement, type KeyManagementService } from './crypto/key-management';
-export { KeyUnavailableError, UserErasedError } from './errors';
+export { KeyUnavailableError, UserErasedError, KafkaAuthenticationError, KafkaAuthorizationError } from './errors';
+export { RegistryAuthError, type RegistryCredentials } from './registry/registry-http';
+export type { KafkaSecurity } from './kafka/client';
 export { UserTokens } from './api/auth/user-tokens';

@@ -43,8 +43,18 @@ export class Platform {
     this.endpoints = options.endpoints ?? resolveEndpoints();
     this.topics = options.topics ?? prefixedTopics(this.endpoints.topicPrefix);
     this.logger = options.logger ?? createLogger('tidings');
-    this.kafka = createKafka({ brokers: this.endpoints.kafkaBrokers, clientId: options.clientId ?? 'tidings', logger: this.logger.child({ component: 'kafkajs' }) });
-    this.registry = new EventRegistry({ url: this.endpoints.schemaRegistryUrl, autoRegister: options.autoRegisterSchemas ?? false });
+    this.kafka = createKafka({
+      brokers: this.endpoints.kafkaBrokers,
+      clientId: options.clientId ?? 'tidings',
+      logger: this.logger.child({ component: 'kafkajs' }),
+      security: this.endpoints.kafkaSecurity,
+    });
+    this.registry = new EventRegistry({
+      url: this.endpoints.schemaRegistryUrl,
+      autoRegister: options.autoRegisterSchemas ?? false,
+      credentials: this.endpoints.schemaRegistryCredentials,
+      caFile: this.endpoints.schemaRegistryCaFile,
+    });
     this.keyManagement = options.keyManagement === undefined ? keyManagementFromEnv() : (options.keyManagement ?? undefined);
   }
 

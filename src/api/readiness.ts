@@ -1,7 +1,10 @@
 import { Kafka, logLevel } from 'kafkajs';
+import { readPemFile } from '../config/pem-file';
 import type { Db } from '../db/database';
 import { describe } from '../errors';
+import { kafkaSecurityConfig, type KafkaSecurity } from '../kafka/client';
 import type { Logger } from '../observability/logger';
+import { RegistryHttp, type RegistryCredentials } from '../registry/registry-http';
 
 /** How long one dependency may take to answer before it counts as down. */
 const PROBE_TIMEOUT_MS = 3000;
@@ -23,8 +26,13 @@ type Probe = () => Promise<void>;
 export interface ReadinessTargets {
   db: Db;
   kafkaBrokers?: string[];
+  /** SASL login and TLS of the brokers, as the process's own clients use them. */
+  kafkaSecurity?: KafkaSecurity;
   /** Base URL of the Confluent-compatible registry API. */
   schemaRegistryUrl?: string;
+  /** The registry's credentials and CA file, as the process's own registry client uses them. */
+  schemaRegistryCredentials?: RegistryCredentials;
+  schemaRegistryCaFile?: string;
   /**
    * A worker's own part, checked as `group`: whether its consumer group has joined (the outbox
    * relay: whether it has started). Absent for the API.
@@ -49,7 +57,15 @@ export function readinessCheck(targets: ReadinessTargets): () => Promise<Readine
   };
   if (targets.kafkaBrokers) {
     // Its own client, without retries, so a broker that is down is reported at once.
-    const kafka = new Kafka({ clientId: 'tidings-readiness', brokers: targets.kafkaBrokers, logLevel: logLevel.NOTHING, connectionTimeout: PROBE_TIMEOUT_MS, requestTimeout: PROBE_TIMEOUT_MS, retry: { retries: 0 } });
+    const kafka = new Kafka({
+      clientId: 'tidings-readiness',
+      brokers: targets.kafkaBrokers,
+      ...kafkaSecurityConfig(targets.kafkaSecurity),
+      logLevel: logLevel.NOTHING,
+      connectionTimeout: PROBE_TIMEOUT_MS,
+      requestTimeout: PROBE_TIMEOUT_MS,
+      retry: { retries: 0 },
+    });
     probes.kafka = async () => {
       const admin = kafka.admin();
       try {
@@ -61,12 +77,18 @@ export function readinessCheck(targets: ReadinessTargets): () => Promise<Readine
     };
   }
   if (targets.schemaRegistryUrl) {
-    const url = `${targets.schemaRegistryUrl.replace(/\/+$/, '')}/config`;
+    // The same client as the process's registry calls (TLS, credentials), answering once.
+    const registry = new RegistryHttp({
+      url: targets.schemaRegistryUrl.replace(/\/+$/, ''),
+      requestTimeoutMs: PROBE_TIMEOUT_MS,
+      retry: { maxAttempts: 1, initialMs: 1, maxMs: 1 },
+      logger: targets.logger,
+      credentials: targets.schemaRegistryCredentials,
+      ca: targets.schemaRegistryCaFile === undefined ? undefined : readPemFile(targets.schemaRegistryCaFile, 'SCHEMA_REGISTRY_CA_FILE'),
+    });
     probes.registry = async () => {
       // `/config` is cheap; `/subjects` grows with every subject.
-      const response = await fetch(url, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
-      await response.body?.cancel();
-      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      await registry.call('readiness probe', 'GET', '/config');
     };
   }
   const { joined } = targets;

@@ -36,7 +36,10 @@ export async function startWorkerEndpoints(options: WorkerEndpointsOptions): Pro
   const readiness = readinessCheck({
     db: platform.db,
     kafkaBrokers: platform.endpoints.kafkaBrokers,
+    kafkaSecurity: platform.endpoints.kafkaSecurity,
     schemaRegistryUrl: platform.endpoints.schemaRegistryUrl,
+    schemaRegistryCredentials: platform.endpoints.schemaRegistryCredentials,
+    schemaRegistryCaFile: platform.endpoints.schemaRegistryCaFile,
     joined: options.joined,
     logger,
   });

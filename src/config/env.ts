@@ -1,8 +1,11 @@
+import fs from 'node:fs';
 import { z } from 'zod';
 import { ConfigError } from '../errors';
 import { DEFAULT_DB_SCHEMA, dbSchemaName } from '../db/schema-name';
 import { parseDuration } from './duration';
 import { parseKeySetting } from '../crypto/key-management';
+import type { KafkaSecurity } from '../kafka/client';
+import type { RegistryCredentials } from '../registry/registry-http';
 
 /**
  * The one place environment variables are read. Each is validated at start-up and a bad
@@ -39,6 +42,27 @@ const schema = z.object({
       message: 'must be a comma-separated list of host:port',
     }),
   SCHEMA_REGISTRY_URL: z.url({ message: 'must be an http(s) URL' }).optional(),
+  // Security of the connections to Kafka and the registry (README "Kafka and registry
+  // security"). Each is off until set; combinations are checked by connectionSecurityIssues.
+  /** SASL login to the brokers; needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD. `plain` only over TLS. */
+  KAFKA_SASL_MECHANISM: z.enum(['scram-sha-512', 'scram-sha-256', 'plain'], { message: 'must be scram-sha-512, scram-sha-256 or plain' }).optional(),
+  KAFKA_SASL_USERNAME: z.string().optional(),
+  KAFKA_SASL_PASSWORD: z.string().optional(),
+  /** TLS to the brokers. Default: on when a KAFKA_SSL_*_FILE is set, else off. */
+  KAFKA_SSL: z.stringbool().optional(),
+  /** PEM file of the CA(s) the brokers' certificates must chain to. Default: Node's bundled CAs. */
+  KAFKA_SSL_CA_FILE: z.string().refine(isReadableFile, { message: 'must be a readable PEM file' }).optional(),
+  /** Mutual TLS: the client's PEM certificate and its (unencrypted) PEM private key, both or neither. */
+  KAFKA_SSL_CERT_FILE: z.string().refine(isReadableFile, { message: 'must be a readable PEM file' }).optional(),
+  KAFKA_SSL_KEY_FILE: z.string().refine(isReadableFile, { message: 'must be a readable PEM file' }).optional(),
+  /** Basic auth to the registry (both or neither), or a bearer token instead. Sent only over https://. */
+  SCHEMA_REGISTRY_USERNAME: z.string().optional(),
+  SCHEMA_REGISTRY_PASSWORD: z.string().optional(),
+  SCHEMA_REGISTRY_TOKEN: z.string().optional(),
+  /** PEM file of the CA(s) an https:// registry's certificate must chain to. Default: Node's bundled CAs. */
+  SCHEMA_REGISTRY_CA_FILE: z.string().refine(isReadableFile, { message: 'must be a readable PEM file' }).optional(),
+  /** Port of the SASL_SSL broker `tidings dev up --secure` runs beside the plain one (controller on the next port). Default 9094. */
+  TIDINGS_KAFKA_SECURE_PORT: localPort.optional(),
   /** Default: the local stack's server, postgres://postgres@127.0.0.1:<TIDINGS_POSTGRES_PORT or 5432>/tidings. */
   DATABASE_URL: z
     .string()
@@ -124,7 +148,51 @@ const schema = z.object({
     .optional(),
 });
 
-const withDefaults = schema.transform((env) => ({ ...env, DATABASE_URL: env.DATABASE_URL ?? defaultDatabaseUrl(env.TIDINGS_POSTGRES_PORT) }));
+/** True when `file` exists and this process may read it. */
+function isReadableFile(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.R_OK);
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** Settings that are valid one by one but not together; each issue names the variable to fix. */
+function connectionSecurityIssues(env: z.infer<typeof schema>, context: z.RefinementCtx): void {
+  const issue = (variable: string, message: string): void => context.addIssue({ code: 'custom', path: [variable], message });
+  if (env.KAFKA_SASL_MECHANISM) {
+    if (env.KAFKA_SASL_USERNAME === undefined) issue('KAFKA_SASL_USERNAME', `is required with KAFKA_SASL_MECHANISM=${env.KAFKA_SASL_MECHANISM}`);
+    if (env.KAFKA_SASL_PASSWORD === undefined) issue('KAFKA_SASL_PASSWORD', `is required with KAFKA_SASL_MECHANISM=${env.KAFKA_SASL_MECHANISM}`);
+  } else {
+    for (const variable of ['KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD'] as const) {
+      if (env[variable] !== undefined) issue(variable, 'is set but KAFKA_SASL_MECHANISM is not: set it to scram-sha-512, scram-sha-256 or plain');
+    }
+  }
+  const files = (['KAFKA_SSL_CA_FILE', 'KAFKA_SSL_CERT_FILE', 'KAFKA_SSL_KEY_FILE'] as const).filter((v) => env[v] !== undefined);
+  if (env.KAFKA_SSL === false) for (const variable of files) issue(variable, 'is set but KAFKA_SSL is false: TLS files apply only with TLS on');
+  const tls = env.KAFKA_SSL ?? files.length > 0;
+  // PLAIN sends the password itself; SCRAM never does.
+  if (env.KAFKA_SASL_MECHANISM === 'plain' && !tls) issue('KAFKA_SASL_MECHANISM', 'plain would send KAFKA_SASL_PASSWORD in clear text: set KAFKA_SSL=true, or use scram-sha-512');
+  if ((env.KAFKA_SSL_CERT_FILE === undefined) !== (env.KAFKA_SSL_KEY_FILE === undefined)) {
+    const [missing, other] = env.KAFKA_SSL_CERT_FILE === undefined ? ['KAFKA_SSL_CERT_FILE', 'KAFKA_SSL_KEY_FILE'] : ['KAFKA_SSL_KEY_FILE', 'KAFKA_SSL_CERT_FILE'];
+    issue(missing, `is required with ${other}: mutual TLS needs the client certificate and its key`);
+  }
+  if ((env.SCHEMA_REGISTRY_USERNAME === undefined) !== (env.SCHEMA_REGISTRY_PASSWORD === undefined)) {
+    issue(env.SCHEMA_REGISTRY_USERNAME === undefined ? 'SCHEMA_REGISTRY_USERNAME' : 'SCHEMA_REGISTRY_PASSWORD', 'is required: basic auth needs SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_PASSWORD together');
+  }
+  if (env.SCHEMA_REGISTRY_TOKEN !== undefined && env.SCHEMA_REGISTRY_USERNAME !== undefined) {
+    issue('SCHEMA_REGISTRY_TOKEN', 'and SCHEMA_REGISTRY_USERNAME/SCHEMA_REGISTRY_PASSWORD are both set: use either a bearer token or basic auth');
+  }
+  const plainRegistry = !(env.SCHEMA_REGISTRY_URL ?? LOCAL_DEFAULTS.schemaRegistryUrl).startsWith('https:');
+  if (plainRegistry) {
+    const credential = env.SCHEMA_REGISTRY_TOKEN !== undefined ? 'SCHEMA_REGISTRY_TOKEN' : env.SCHEMA_REGISTRY_PASSWORD !== undefined ? 'SCHEMA_REGISTRY_PASSWORD' : undefined;
+    if (credential) issue(credential, 'would be sent in clear text: SCHEMA_REGISTRY_URL must be an https:// URL');
+    if (env.SCHEMA_REGISTRY_CA_FILE !== undefined) issue('SCHEMA_REGISTRY_CA_FILE', 'applies only to an https:// SCHEMA_REGISTRY_URL');
+  }
+}
+
+const withDefaults = schema.superRefine(connectionSecurityIssues).transform((env) => ({ ...env, DATABASE_URL: env.DATABASE_URL ?? defaultDatabaseUrl(env.TIDINGS_POSTGRES_PORT) }));
 
 export type Env = z.infer<typeof withDefaults>;
 
@@ -162,6 +230,12 @@ export interface Endpoints {
   smtpUrl: string;
   mailFrom: string;
   topicPrefix: string;
+  /** SASL login and TLS to the brokers (KAFKA_SASL_*, KAFKA_SSL*); undefined: plaintext, no login. */
+  kafkaSecurity?: KafkaSecurity;
+  /** Basic auth or bearer token of the registry (SCHEMA_REGISTRY_USERNAME/PASSWORD or SCHEMA_REGISTRY_TOKEN). */
+  schemaRegistryCredentials?: RegistryCredentials;
+  /** PEM file of the CA(s) of an https:// registry (SCHEMA_REGISTRY_CA_FILE). */
+  schemaRegistryCaFile?: string;
 }
 
 export function resolveEndpoints(env: Env = readEnv()): Endpoints {
@@ -178,5 +252,22 @@ export function resolveEndpoints(env: Env = readEnv()): Endpoints {
     smtpUrl: env.SMTP_URL ?? LOCAL_DEFAULTS.smtpUrl,
     mailFrom: env.MAIL_FROM,
     topicPrefix: env.TIDINGS_TOPIC_PREFIX,
+    kafkaSecurity: kafkaSecurityOf(env),
+    schemaRegistryCredentials:
+      env.SCHEMA_REGISTRY_TOKEN !== undefined
+        ? { token: env.SCHEMA_REGISTRY_TOKEN }
+        : env.SCHEMA_REGISTRY_USERNAME !== undefined && env.SCHEMA_REGISTRY_PASSWORD !== undefined
+          ? { username: env.SCHEMA_REGISTRY_USERNAME, password: env.SCHEMA_REGISTRY_PASSWORD }
+          : undefined,
+    schemaRegistryCaFile: env.SCHEMA_REGISTRY_CA_FILE,
   };
+}
+
+/** The Kafka security settings of an environment readEnv has checked (so their combination is valid). */
+function kafkaSecurityOf(env: Env): KafkaSecurity | undefined {
+  const { KAFKA_SASL_MECHANISM: mechanism, KAFKA_SASL_USERNAME: username, KAFKA_SASL_PASSWORD: password } = env;
+  const sasl = mechanism && username !== undefined && password !== undefined ? { mechanism, username, password } : undefined;
+  const tls = env.KAFKA_SSL ?? [env.KAFKA_SSL_CA_FILE, env.KAFKA_SSL_CERT_FILE, env.KAFKA_SSL_KEY_FILE].some((f) => f !== undefined);
+  const ssl = tls ? { caFile: env.KAFKA_SSL_CA_FILE, certFile: env.KAFKA_SSL_CERT_FILE, keyFile: env.KAFKA_SSL_KEY_FILE } : undefined;
+  return sasl || ssl ? { sasl, ssl } : undefined;
 }

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { StackError } from '../errors';
+import { kafkaSecurityConfig, type KafkaSecurity } from '../kafka/client';
 import { BackgroundProcess, waitUntil } from './background-process';
 import { findJava } from './java';
 import { cachedClasspath, resolveClasspath } from './maven';
@@ -20,6 +21,22 @@ export interface KafkaServerOptions {
   port?: number;
   controllerPort?: number;
   heap?: string;
+  /** Folder (under `home`) and process name of this broker. Default `kafka`. */
+  name?: string;
+  /** Where the jars' classpath is cached (`<cacheHome>/cache/kafka-<version>`). Default `home`. */
+  cacheHome?: string;
+  /** Listeners with SASL and TLS and an authorizer instead of one plaintext listener. Default: none. */
+  security?: BrokerSecurity;
+}
+
+/** What makes a broker secure: its listeners' settings, its users, and how it is probed. */
+export interface BrokerSecurity {
+  /** server.properties lines for the listeners (client and controller), TLS, SASL and the authorizer. */
+  properties(ports: { port: number; controllerPort: number }): string[];
+  /** Extra arguments of the storage `format` (users created with the cluster, e.g. `--add-scram`). */
+  formatArgs(): string[];
+  /** How the readiness probe logs in: a super user, over TLS. */
+  client(): KafkaSecurity;
 }
 
 export class KafkaServer {
@@ -32,8 +49,8 @@ export class KafkaServer {
   constructor(private readonly options: KafkaServerOptions) {
     this.port = options.port ?? 9092;
     this.controllerPort = options.controllerPort ?? this.port + 1;
-    this.dir = path.join(options.home, 'kafka');
-    this.process = new BackgroundProcess('kafka', path.join(options.home, 'run'));
+    this.dir = path.join(options.home, options.name ?? 'kafka');
+    this.process = new BackgroundProcess(options.name ?? 'kafka', path.join(options.home, 'run'));
   }
 
   get brokers(): string[] {
@@ -50,7 +67,7 @@ export class KafkaServer {
   }
 
   private get cacheDir(): string {
-    return path.join(this.options.home, 'cache', `kafka-${KAFKA_VERSION}`);
+    return path.join(this.options.cacheHome ?? this.options.home, 'cache', `kafka-${KAFKA_VERSION}`);
   }
 
   /** Downloads (once) the broker's jars; returns the classpath. */
@@ -73,10 +90,11 @@ export class KafkaServer {
     if (!fs.existsSync(path.join(this.dir, 'data', 'meta.properties'))) {
       const format = spawnSync(
         java,
-        ['-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', randomUUID().replace(/-/g, '').slice(0, 22), '-c', config],
+        ['-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', randomUUID().replace(/-/g, '').slice(0, 22), '-c', config, ...(this.options.security?.formatArgs() ?? [])],
         { encoding: 'utf8' },
       );
-      if (format.status !== 0) throw new StackError(`formatting Kafka storage failed:\n${format.stdout}${format.stderr}`);
+      // Its stdout lists the users' SCRAM keys: only its errors are shown.
+      if (format.status !== 0) throw new StackError(`formatting Kafka storage failed:\n${format.stderr || format.stdout}`);
     }
     this.process.start({
       port: this.port,
@@ -101,7 +119,7 @@ export class KafkaServer {
 
   /** Ready when an admin client can list topics. */
   async waitReady(timeoutMs = 90_000): Promise<void> {
-    await waitUntil(`Kafka on 127.0.0.1:${this.port}`, () => canListTopics(this.brokers), {
+    await waitUntil(`Kafka on 127.0.0.1:${this.port}`, () => canListTopics(this.brokers, this.options.security?.client()), {
       timeoutMs,
       intervalMs: 500,
       describeFailure: () => {
@@ -120,11 +138,13 @@ export class KafkaServer {
         'process.roles=broker,controller',
         'node.id=1',
         `controller.quorum.voters=1@127.0.0.1:${this.controllerPort}`,
-        `listeners=PLAINTEXT://127.0.0.1:${this.port},CONTROLLER://127.0.0.1:${this.controllerPort}`,
-        `advertised.listeners=PLAINTEXT://127.0.0.1:${this.port}`,
         'controller.listener.names=CONTROLLER',
-        'inter.broker.listener.name=PLAINTEXT',
-        'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+        ...(this.options.security?.properties({ port: this.port, controllerPort: this.controllerPort }) ?? [
+          `listeners=PLAINTEXT://127.0.0.1:${this.port},CONTROLLER://127.0.0.1:${this.controllerPort}`,
+          `advertised.listeners=PLAINTEXT://127.0.0.1:${this.port}`,
+          'inter.broker.listener.name=PLAINTEXT',
+          'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+        ]),
         `log.dirs=${path.join(this.dir, 'data')}`,
         'num.partitions=6',
         'offsets.topic.replication.factor=1',
@@ -138,6 +158,8 @@ export class KafkaServer {
         'log.retention.hours=168',
         '',
       ].join('\n'),
+      // A secure broker's file holds its keystore's and the inter-broker login's passwords.
+      { mode: 0o600 },
     );
     return file;
   }
@@ -167,10 +189,11 @@ export class KafkaServer {
   }
 }
 
-export async function canListTopics(brokers: string[]): Promise<boolean> {
+export async function canListTopics(brokers: string[], security?: KafkaSecurity): Promise<boolean> {
   const kafka = new Kafka({
     clientId: 'tidings-probe',
     brokers,
+    ...kafkaSecurityConfig(security),
     logLevel: logLevel.NOTHING,
     connectionTimeout: 1000,
     retry: { retries: 0 },

@@ -1,9 +1,12 @@
 import net from 'node:net';
 import path from 'node:path';
+import { parseDuration } from '../config/duration';
 import { defaultDatabaseUrl, resolveEndpoints, type Endpoints, type Env, readEnv } from '../config/env';
 import { ensureDatabase } from '../db/database';
 import { ConfigError, StackError } from '../errors';
+import { DEFAULT_PAYMENT_RETENTION_MS, eventTopicSpecs, prefixedTopics } from '../kafka/topics';
 import { BackgroundProcess, waitUntil } from './background-process';
+import { SECURE_KAFKA_USERS, SecureKafka, type SecureKafkaUser } from './kafka-security';
 import { KafkaServer, KAFKA_VERSION, canListTopics } from './kafka-server';
 import { PROJECT_ROOT, stackHome } from './paths';
 import { POSTGRES_BINARIES_VERSION } from './postgres-binaries';
@@ -32,6 +35,14 @@ export interface StackOptions {
   progress?: (line: string) => void;
 }
 
+export interface UpOptions {
+  /** Also the SASL_SSL broker with users and ACLs (src/dev/kafka-security.ts), beside the plain one. */
+  secure?: boolean;
+}
+
+/** The notification group's default id (consumers/notification NOTIFICATION_GROUP): the secure broker's ACLs name it. */
+export const DEV_NOTIFICATION_GROUP = 'tidings.notification';
+
 /**
  * What `up` does with one component: `external` (its env var names it), `foreign` (something
  * of the right kind already answers on its port: reused), `own` (this stack's process is
@@ -44,6 +55,8 @@ interface Plan {
   kafka: Disposition;
   registry: Disposition;
   smtp: Disposition;
+  /** `none`: not asked for (`dev up` without --secure). */
+  secureKafka: 'none' | 'own' | 'start';
 }
 
 const SMTP_PORT = 1025;
@@ -53,6 +66,7 @@ export class LocalStack {
   readonly home: string;
   private readonly env: Env;
   private readonly kafka: KafkaServer;
+  private readonly secureKafka: SecureKafka;
   private readonly registry: RegistryServer;
   private readonly postgres: EmbeddedPostgres;
   private readonly mail: BackgroundProcess;
@@ -64,6 +78,7 @@ export class LocalStack {
     this.home = options.home ?? stackHome();
     this.progress = options.progress ?? (() => undefined);
     this.kafka = new KafkaServer({ home: this.home, port: this.env.TIDINGS_KAFKA_PORT });
+    this.secureKafka = new SecureKafka({ home: this.home, port: this.env.TIDINGS_KAFKA_SECURE_PORT });
     this.registry = new RegistryServer({ home: this.home, port: this.env.TIDINGS_REGISTRY_PORT, databaseUrl: this.endpoints.databaseUrl });
     this.postgres = new EmbeddedPostgres({ home: this.home, port: this.env.TIDINGS_POSTGRES_PORT ?? 5432 });
     this.mail = new BackgroundProcess('smtp', path.join(this.home, 'run'));
@@ -90,18 +105,18 @@ export class LocalStack {
   }
 
   /** Starts what is not running; resolves when every component answers. */
-  async up(): Promise<ComponentStatus[]> {
-    const plan = await this.plan();
+  async up(options: UpOptions = {}): Promise<ComponentStatus[]> {
+    const plan = await this.plan(options);
     await checkPrerequisites(this.requirements(plan));
     await this.upPostgres(plan.postgres);
     // Downloads and unpacking run (synchronously) before anything talks to a server, so
     // they cannot starve a connection attempt of the event loop.
-    if (plan.kafka === 'start') await this.step(`Kafka ${KAFKA_VERSION} jars`, async () => `${this.kafka.install().length} jars (Maven cache)`);
+    if (plan.kafka === 'start' || plan.secureKafka === 'start') await this.step(`Kafka ${KAFKA_VERSION} jars`, async () => `${this.kafka.install().length} jars (Maven cache)`);
     if (plan.registry === 'start') await this.step(`Apicurio Registry ${APICURIO_VERSION} distribution`, async () => this.registry.install());
     // Kafka and the registry boot in parallel: together that is most of a cold start.
     await Promise.all([
       plan.kafka === 'external'
-        ? this.step('Kafka (external)', () => this.expect(canListTopics(this.endpoints.kafkaBrokers), 'KAFKA_BROKERS'))
+        ? this.step('Kafka (external)', () => this.expect(canListTopics(this.endpoints.kafkaBrokers, this.endpoints.kafkaSecurity), 'KAFKA_BROKERS'))
         : this.step(`Kafka ${KAFKA_VERSION}`, async () => {
             // Another checkout's stack may already serve this port: use it rather than clash.
             if (plan.kafka === 'foreign') return `${this.kafka.brokers.join(',')} (already running)`;
@@ -131,14 +146,36 @@ export class LocalStack {
         return `${this.endpoints.smtpUrl} (mail saved in ${this.mailDir})`;
       });
     }
+    if (plan.secureKafka !== 'none') await this.step(`Kafka ${KAFKA_VERSION} SASL_SSL`, () => this.upSecureKafka());
     return this.status();
+  }
+
+  /**
+   * Starts the secure broker (first time: certificates, passwords, storage with the users) and,
+   * as its admin, creates the contract's topics and the ACLs (both idempotent, so every `up`
+   * brings them in line), then writes each user's env file.
+   */
+  private async upSecureKafka(): Promise<string> {
+    await this.secureKafka.start();
+    const topics = prefixedTopics(this.env.TIDINGS_TOPIC_PREFIX);
+    const setting = this.env.TIDINGS_PAYMENT_RETENTION;
+    const paymentRetentionMs = setting === undefined ? DEFAULT_PAYMENT_RETENTION_MS : parseDuration(setting, 'TIDINGS_PAYMENT_RETENTION');
+    const { topicsCreated, aclsCreated } = await this.secureKafka.provision({ topics, notificationGroupId: DEV_NOTIFICATION_GROUP }, eventTopicSpecs(topics, 6, paymentRetentionMs));
+    this.secureKafka.writeEnvFiles();
+    const created = topicsCreated.length > 0 ? `created ${topicsCreated.join(', ')}; ` : '';
+    return `${this.secureKafka.brokers.join(',')} (SCRAM-SHA-512 over TLS; ${created}${aclsCreated} new ACLs)`;
+  }
+
+  /** The env file of each user of the secure broker, when it has been set up (`dev up --secure`). */
+  secureKafkaCredentials(): Record<SecureKafkaUser, string> | undefined {
+    return this.secureKafka.isSetUp() ? this.secureKafka.envFiles() : undefined;
   }
 
   /** Stops the components this stack started (never external ones). */
   async down(): Promise<string[]> {
     const stopped: string[] = [];
-    const results = await Promise.all([this.mail.stop(), this.registry.stop(), this.kafka.stop()]);
-    ['smtp', 'registry', 'kafka'].forEach((name, i) => {
+    const results = await Promise.all([this.mail.stop(), this.registry.stop(), this.kafka.stop(), this.secureKafka.stop()]);
+    ['smtp', 'registry', 'kafka', 'kafka-secure'].forEach((name, i) => {
       if (results[i]) stopped.push(name);
     });
     // Last: the registry keeps its schemas in it.
@@ -147,11 +184,13 @@ export class LocalStack {
   }
 
   async status(): Promise<ComponentStatus[]> {
-    const [kafkaUp, registryUp, smtpUp, pgUp] = await Promise.all([
-      canListTopics(this.endpoints.kafkaBrokers),
+    const secure = this.secureKafka.isSetUp();
+    const [kafkaUp, registryUp, smtpUp, pgUp, secureUp] = await Promise.all([
+      canListTopics(this.endpoints.kafkaBrokers, this.endpoints.kafkaSecurity),
       isRegistryUp(this.endpoints.schemaRegistryUrl).catch(() => false),
       smtpGreets(Number(new URL(this.endpoints.smtpUrl).port || 25), new URL(this.endpoints.smtpUrl).hostname).catch(() => false),
       ensureDatabase(this.endpoints.databaseUrl).then(() => true, () => false),
+      secure ? canListTopics(this.secureKafka.brokers, this.secureKafka.security('admin')) : Promise.resolve(false),
     ]);
     const pgEmbedded = this.postgres.isRunning() || this.embeddedForced || (this.databaseUrlIsDefault && !pgUp);
     return [
@@ -165,18 +204,22 @@ export class LocalStack {
         up: pgUp,
         ...(pgEmbedded && { detail: `PostgreSQL ${POSTGRES_BINARIES_VERSION} (embedded${pgUp ? '' : ', stopped'})` }),
       },
+      ...(secure
+        ? [{ name: 'kafka-secure', endpoint: this.secureKafka.brokers.join(','), managed: true, up: secureUp, detail: `Kafka ${KAFKA_VERSION} SASL_SSL, SCRAM-SHA-512, ACLs (users: ${SECURE_KAFKA_USERS.join(', ')})` }]
+        : []),
     ];
   }
 
   /** Which components answer already, so only the others are checked for, downloaded and started. */
-  private async plan(): Promise<Plan> {
+  private async plan(options: UpOptions): Promise<Plan> {
+    const secureKafka = !options.secure ? 'none' : ownRunning(this.secureKafka.server.proc, this.secureKafka.server.port, 'TIDINGS_KAFKA_SECURE_PORT') ? 'own' : 'start';
     const [postgres, kafka, registry, smtp] = await Promise.all([
       this.postgresDisposition(),
       disposition(!!this.env.KAFKA_BROKERS, () => ownRunning(this.kafka.proc, this.kafka.port, 'TIDINGS_KAFKA_PORT'), () => canListTopics(this.kafka.brokers)),
       disposition(!!this.env.SCHEMA_REGISTRY_URL, () => ownRunning(this.registry.process, this.registry.port, 'TIDINGS_REGISTRY_PORT'), () => isRegistryUp(this.registry.url)),
       disposition(!!this.env.SMTP_URL, () => ownRunning(this.mail, SMTP_PORT, 'the SMTP port'), () => smtpGreets(SMTP_PORT)),
     ]);
-    return { postgres, kafka, registry, smtp };
+    return { postgres, kafka, registry, smtp, secureKafka };
   }
 
   private async postgresDisposition(): Promise<Disposition> {
@@ -211,6 +254,15 @@ export class LocalStack {
       if (!this.kafka.isInstalled()) requirements.downloads.push(`Kafka ${KAFKA_VERSION}`);
       const fix = 'stop it, set TIDINGS_KAFKA_PORT to a free port (the controller uses the next one), or set KAFKA_BROKERS to a broker of yours';
       requirements.ports.push({ port: this.kafka.port, expected: 'a Kafka broker', fix }, { port: this.kafka.controllerPort, expected: "the Kafka broker's controller listener", fix });
+    }
+    if (plan.secureKafka === 'start') {
+      requirements.java.push({ component: `Kafka ${KAFKA_VERSION} (SASL_SSL)`, minMajor: 17 });
+      if (!this.kafka.isInstalled() && plan.kafka !== 'start') requirements.downloads.push(`Kafka ${KAFKA_VERSION}`);
+      const fix = 'stop it, or set TIDINGS_KAFKA_SECURE_PORT to a free port (the controller uses the next one)';
+      requirements.ports.push(
+        { port: this.secureKafka.server.port, expected: "the secure Kafka broker's SASL_SSL listener", fix },
+        { port: this.secureKafka.server.controllerPort, expected: "the secure Kafka broker's controller listener", fix },
+      );
     }
     if (plan.registry === 'start') {
       // Apicurio 3.3 is compiled for Java 21.

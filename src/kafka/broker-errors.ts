@@ -5,6 +5,8 @@
  * (below Tidings' own PublishError too).
  */
 
+import { KafkaAuthenticationError, KafkaAuthorizationError, describe } from '../errors';
+
 const WRAPPERS = new Set(['KafkaJSNumberOfRetriesExceeded', 'KafkaJSNonRetriableError', 'PublishError']);
 
 /** Broker answers about one record (or its batch) that no retry changes. */
@@ -67,4 +69,38 @@ export async function sendIsolatingRefusals<T>(items: T[], send: (part: T[]) => 
     await sendIsolatingRefusals(items.slice(0, half), send, refused);
     await sendIsolatingRefusals(items.slice(half), send, refused);
   }
+}
+
+/** Who a client is to the brokers, to name it in a refusal (never with its password). */
+export interface ClientIdentity {
+  brokers: readonly string[];
+  /** `User:<name>` for a SASL login; else the certificate's subject or `User:ANONYMOUS`. */
+  principal: string;
+  sasl?: { mechanism: string; username: string };
+}
+
+/**
+ * `error` as Tidings' typed error when it is about this client's credentials or permissions:
+ * a refused SASL login (KafkaAuthenticationError, naming KAFKA_SASL_PASSWORD) or a write the
+ * ACLs refuse (KafkaAuthorizationError, naming `topics` and the principal). Any other error is
+ * returned as it is.
+ */
+export function typedSecurityFailure(error: unknown, identity: ClientIdentity, topics: readonly string[] = []): unknown {
+  const cause = decisive(error);
+  if (cause?.name === 'KafkaJSSASLAuthenticationError' || cause?.type === 'SASL_AUTHENTICATION_FAILED') {
+    const login = identity.sasl ? `the ${identity.sasl.mechanism.toUpperCase()} login of user "${identity.sasl.username}"` : 'the SASL login';
+    return new KafkaAuthenticationError(
+      `Kafka (${identity.brokers.join(',')}) refused ${login}: ${describe(cause)}. Check KAFKA_SASL_PASSWORD and KAFKA_SASL_USERNAME (and KAFKA_SASL_MECHANISM: the broker must offer it)`,
+      identity.sasl?.username,
+      error,
+    );
+  }
+  const type = cause?.type;
+  if (type === 'TOPIC_AUTHORIZATION_FAILED' || (type === 'CLUSTER_AUTHORIZATION_FAILED' && topics.length > 0)) {
+    const where = topics.length === 1 ? topics[0] : `one of ${topics.join(', ') || '(unknown topics)'}`;
+    // An idempotent producer needs WRITE on some topic before it may send at all (InitProducerId).
+    const needs = type === 'TOPIC_AUTHORIZATION_FAILED' ? 'WRITE on the topic' : 'WRITE on a topic (or IDEMPOTENT_WRITE on the cluster) for an idempotent producer';
+    return new KafkaAuthorizationError(`${identity.principal} is not authorized to write to ${where} (${type}): the broker's ACLs must grant it ${needs}`, { topics, principal: identity.principal }, error);
+  }
+  return error;
 }

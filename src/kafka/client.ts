@@ -1,11 +1,31 @@
-import { Kafka, logLevel, type LogEntry, type logCreator } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type AdminConfig, type Consumer, type ConsumerConfig, type KafkaConfig, type LogEntry, type logCreator, type Producer, type ProducerConfig } from 'kafkajs';
+import { readPemFile } from '../config/pem-file';
 import { createLogger, type Logger } from '../observability/logger';
+import { typedSecurityFailure, type ClientIdentity } from './broker-errors';
+
+export type SaslMechanism = 'scram-sha-512' | 'scram-sha-256' | 'plain';
+
+/**
+ * How a client proves who it is to the brokers and protects the connection (env KAFKA_SASL_*,
+ * KAFKA_SSL*). Files are PEM, read when the client is created.
+ */
+export interface KafkaSecurity {
+  /** SASL login; the broker's ACLs then apply to `User:<username>`. */
+  sasl?: { mechanism: SaslMechanism; username: string; password: string };
+  /**
+   * TLS to the brokers. `caFile`: the CA(s) their certificates must chain to (default: Node's
+   * bundled CAs); `certFile` and `keyFile`: a client certificate for mutual TLS.
+   */
+  ssl?: { caFile?: string; certFile?: string; keyFile?: string };
+}
 
 export interface KafkaConnectionOptions {
   brokers: string[];
   clientId?: string;
   /** Where kafkajs' own log lines go. Default: a logger named `kafkajs`. */
   logger?: Logger;
+  /** SASL and TLS. Default: none (plaintext, no login), as the local stack's plain broker is. */
+  security?: KafkaSecurity;
 }
 
 const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
@@ -48,13 +68,84 @@ function kafkaLogCreator(logger: Logger): logCreator {
   };
 }
 
+/** kafkajs' `ssl` and `sasl` settings for `security`; a PEM file that cannot be read is a ConfigError naming its setting. */
+export function kafkaSecurityConfig(security: KafkaSecurity | undefined): Pick<KafkaConfig, 'ssl' | 'sasl'> {
+  const config: Pick<KafkaConfig, 'ssl' | 'sasl'> = {};
+  const ssl = security?.ssl;
+  if (ssl) {
+    config.ssl = {
+      ...(ssl.caFile !== undefined && { ca: [readPemFile(ssl.caFile, 'KAFKA_SSL_CA_FILE')] }),
+      ...(ssl.certFile !== undefined && { cert: readPemFile(ssl.certFile, 'KAFKA_SSL_CERT_FILE') }),
+      ...(ssl.keyFile !== undefined && { key: readPemFile(ssl.keyFile, 'KAFKA_SSL_KEY_FILE') }),
+    };
+  }
+  if (security?.sasl) {
+    const { mechanism, username, password } = security.sasl;
+    // Spelled out per mechanism: kafkajs' type is a union over each.
+    if (mechanism === 'plain') config.sasl = { mechanism, username, password };
+    else if (mechanism === 'scram-sha-256') config.sasl = { mechanism, username, password };
+    else config.sasl = { mechanism, username, password };
+  }
+  return config;
+}
+
 export function createKafka(options: KafkaConnectionOptions): Kafka {
-  return new Kafka({
-    clientId: options.clientId ?? 'tidings',
-    brokers: options.brokers,
-    // kafkajs logs every retriable protocol error at ERROR; WARN keeps real problems visible.
-    logLevel: logLevel.WARN,
-    logCreator: kafkaLogCreator(options.logger ?? createLogger('kafkajs')),
-    retry: { initialRetryTime: 100, retries: 8 },
-  });
+  return new TypedErrorsKafka(
+    {
+      clientId: options.clientId ?? 'tidings',
+      brokers: options.brokers,
+      ...kafkaSecurityConfig(options.security),
+      // kafkajs logs every retriable protocol error at ERROR; WARN keeps real problems visible.
+      logLevel: logLevel.WARN,
+      logCreator: kafkaLogCreator(options.logger ?? createLogger('kafkajs')),
+      retry: { initialRetryTime: 100, retries: 8 },
+    },
+    identityOf(options),
+  );
+}
+
+/** Who the brokers see this client as, for error messages. */
+function identityOf(options: KafkaConnectionOptions): ClientIdentity {
+  const { sasl, ssl } = options.security ?? {};
+  const principal = sasl ? `User:${sasl.username}` : ssl?.certFile ? 'the subject of the client certificate (KAFKA_SSL_CERT_FILE)' : 'User:ANONYMOUS';
+  return { brokers: options.brokers, principal, sasl: sasl && { mechanism: sasl.mechanism, username: sasl.username } };
+}
+
+/**
+ * A Kafka whose clients report a refused login (at connect, which is at start-up for every
+ * worker, publisher and command) and a write the ACLs refuse as typed errors naming the setting
+ * or the topic and principal (src/kafka/broker-errors.ts), instead of kafkajs' generic ones.
+ * Every other failure passes through unchanged.
+ */
+class TypedErrorsKafka extends Kafka {
+  constructor(
+    config: KafkaConfig,
+    private readonly identity: ClientIdentity,
+  ) {
+    super(config);
+  }
+
+  override producer(config?: ProducerConfig): Producer {
+    const producer = super.producer(config);
+    this.translateConnect(producer);
+    const { send, sendBatch } = producer;
+    producer.send = (record) => send(record).catch((error: unknown) => Promise.reject(typedSecurityFailure(error, this.identity, [record.topic])));
+    producer.sendBatch = (batch) =>
+      sendBatch(batch).catch((error: unknown) => Promise.reject(typedSecurityFailure(error, this.identity, (batch.topicMessages ?? []).map((t) => t.topic))));
+    return producer;
+  }
+
+  override consumer(config: ConsumerConfig): Consumer {
+    return this.translateConnect(super.consumer(config));
+  }
+
+  override admin(config?: AdminConfig): Admin {
+    return this.translateConnect(super.admin(config));
+  }
+
+  private translateConnect<C extends { connect(): Promise<void> }>(client: C): C {
+    const connect = client.connect;
+    client.connect = () => connect().catch((error: unknown) => Promise.reject(typedSecurityFailure(error, this.identity)));
+    return client;
+  }
 }

@@ -1,11 +1,13 @@
 import { Type } from 'avsc';
+import { assertAvroBounds } from './avro-bounds';
 import { z } from 'zod';
 import { durationMs, parseOptions, positiveInt } from '../config/options';
-import { MalformedMessageError, RegistryError, describe } from '../errors';
+import { readPemFile } from '../config/pem-file';
+import { ConfigError, MalformedMessageError, RegistryError, describe } from '../errors';
 import { findDefinitionByRecordName, getEventDefinition, type EventDefinition } from '../events/catalog';
 import type { EventType } from '../events/generated';
 import { createLogger, type Logger } from '../observability/logger';
-import { REGISTRY_ERROR_CODES, RegistryHttp, RegistryRequestError, isRegistryAnswer } from './registry-http';
+import { REGISTRY_ERROR_CODES, RegistryHttp, RegistryRequestError, isRegistryAnswer, type RegistryCredentials } from './registry-http';
 import { HEADER_LENGTH, MAGIC_BYTE, frame } from './wire-format';
 
 export { frame };
@@ -24,6 +26,10 @@ export interface EventRegistryOptions {
   requestTimeoutMs?: number;
   /** Retries of a request that failed transiently (network, timeout, 5xx, 429). Default 3 attempts, 200 ms doubling to 2 s. */
   retry?: { maxAttempts: number; initialMs: number; maxMs: number };
+  /** Basic auth (`{ username, password }`) or a bearer token (`{ token }`); only with an https:// `url`. Default: none. */
+  credentials?: RegistryCredentials;
+  /** PEM file of the CA(s) an https:// registry's certificate must chain to. Default: Node's bundled CAs. */
+  caFile?: string;
   logger?: Logger;
 }
 
@@ -35,6 +41,12 @@ const optionsSchema = z.object({
   retry: z
     .object({ maxAttempts: positiveInt, initialMs: positiveInt, maxMs: positiveInt })
     .default({ maxAttempts: 3, initialMs: 200, maxMs: 2_000 }),
+  credentials: z
+    .union([z.object({ username: z.string().min(1), password: z.string() }).strict(), z.object({ token: z.string().min(1) }).strict()], {
+      message: 'must be { username, password } or { token }',
+    })
+    .optional(),
+  caFile: z.string().min(1).optional(),
 });
 type Settings = z.infer<typeof optionsSchema>;
 
@@ -71,10 +83,15 @@ export class EventRegistry {
     const { logger, ...rest } = options;
     const parsed = parseOptions('schema registry', optionsSchema, rest);
     this.settings = { ...parsed, url: parsed.url.replace(/\/+$/, '') };
+    const secure = this.settings.url.startsWith('https:');
+    if (!secure && this.settings.credentials) throw new ConfigError(`schema registry: credentials would be sent in clear text to ${this.settings.url}: use an https:// URL`);
+    if (!secure && this.settings.caFile) throw new ConfigError(`schema registry: caFile (SCHEMA_REGISTRY_CA_FILE) applies only to an https:// URL, not ${this.settings.url}`);
     this.http = new RegistryHttp({
       url: this.settings.url,
       requestTimeoutMs: this.settings.requestTimeoutMs,
       retry: this.settings.retry,
+      credentials: this.settings.credentials,
+      ca: this.settings.caFile === undefined ? undefined : readPemFile(this.settings.caFile, 'SCHEMA_REGISTRY_CA_FILE'),
       logger: logger ?? createLogger('registry'),
     });
   }
@@ -252,6 +269,8 @@ export class EventRegistry {
     return {
       definition,
       read: (buf) => {
+        // Before avsc, which would allocate whatever count a crafted body declares.
+        assertAvroBounds(writer, buf);
         const decoded: unknown = resolver ? reader.fromBuffer(buf, resolver) : reader.fromBuffer(buf);
         return decoded as Record<string, unknown>;
       },

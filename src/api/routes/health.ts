@@ -3,7 +3,16 @@ import { route, type Route, type RouteDeps } from '../route';
 
 /** Liveness (the process serves HTTP) and readiness (PostgreSQL, Kafka and the registry answer). */
 export function healthRoutes({ db, platform, logger }: RouteDeps): Route[] {
-  const readiness = readinessCheck({ db, kafkaBrokers: platform?.endpoints.kafkaBrokers, schemaRegistryUrl: platform?.endpoints.schemaRegistryUrl, logger });
+  const endpoints = platform?.endpoints;
+  const readiness = readinessCheck({
+    db,
+    kafkaBrokers: endpoints?.kafkaBrokers,
+    kafkaSecurity: endpoints?.kafkaSecurity,
+    schemaRegistryUrl: endpoints?.schemaRegistryUrl,
+    schemaRegistryCredentials: endpoints?.schemaRegistryCredentials,
+    schemaRegistryCaFile: endpoints?.schemaRegistryCaFile,
+    logger,
+  });
   return [
     route({
       method: 'get',

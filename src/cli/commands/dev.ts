@@ -4,17 +4,39 @@ import { devModules } from '../dev-modules';
 
 const localStack = (options: StackOptions = {}): LocalStack => new (devModules.stack().LocalStack)(options);
 
+/** Where each user's settings for the secure broker are (passwords stay in those files, not on the terminal). */
+function printSecureCredentials(stack: LocalStack): void {
+  const files = stack.secureKafkaCredentials();
+  if (!files) return;
+  console.log('\nSASL_SSL broker: export the settings of the user a process runs as (KAFKA_BROKERS, KAFKA_SASL_MECHANISM,');
+  console.log('KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD, KAFKA_SSL, KAFKA_SSL_CA_FILE), e.g. set -a; . <file>; set +a');
+  for (const [user, file] of Object.entries(files)) console.log(`  ${user.padEnd(17)} ${file}`);
+}
+
 export function registerDevCommands(program: Command): void {
   const dev = program.command('dev').description('the local stack (Kafka, schema registry, SMTP catcher and, when none answers, PostgreSQL) without Docker');
 
   dev
     .command('up')
     .description('start what is not running; returns when every component answers')
-    .action(async () => {
+    .option('--secure', 'also a SASL_SSL broker (SCRAM-SHA-512 over TLS, ACLs) beside the plain one, default 127.0.0.1:9094 (TIDINGS_KAFKA_SECURE_PORT)')
+    .addHelpText(
+      'after',
+      `
+--secure starts a second broker with its own ports and folder (.tidings/kafka-secure/): TLS
+certificates from a local CA (JDK keytool), users admin (super user), auth-producer,
+payment-producer and notification with generated passwords, and ACLs giving each only what it
+needs. The plain broker on 9092 stays as it is. Each user's settings are written to an env file:
+
+  $ tidings dev up --secure
+  $ set -a; . .tidings/kafka-secure/env/auth-producer.env; set +a    then run a process as that user`,
+    )
+    .action(async (opts: { secure?: boolean }) => {
       const started = Date.now();
       const stack = localStack({ progress: (line) => console.log(line) });
-      await stack.up();
+      await stack.up({ secure: opts.secure === true });
       console.log(`stack up in ${((Date.now() - started) / 1000).toFixed(1)} s (files under ${stack.home})`);
+      if (opts.secure) printSecureCredentials(stack);
     });
 
   dev
@@ -29,10 +51,12 @@ export function registerDevCommands(program: Command): void {
     .command('status')
     .description('show each component and whether it answers')
     .action(async () => {
-      const statuses = await localStack().status();
+      const stack = localStack();
+      const statuses = await stack.status();
       for (const s of statuses) {
-        console.log(`${s.up ? 'up  ' : 'DOWN'}  ${s.name.padEnd(9)} ${s.endpoint}${s.managed ? '' : ' (external)'}${s.detail ? `  ${s.detail}` : ''}`);
+        console.log(`${s.up ? 'up  ' : 'DOWN'}  ${s.name.padEnd(12)} ${s.endpoint}${s.managed ? '' : ' (external)'}${s.detail ? `  ${s.detail}` : ''}`);
       }
+      printSecureCredentials(stack);
       if (statuses.some((s) => !s.up)) process.exitCode = 1;
     });
 
