@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { ConfigError } from '../errors';
 import { DEFAULT_DB_SCHEMA, dbSchemaName } from '../db/schema-name';
 import { parseDuration } from './duration';
+import { DEFAULT_PAYMENT_RETENTION_MS } from '../kafka/topics';
 import { parseKeySetting } from '../crypto/key-management';
 import type { KafkaSecurity } from '../kafka/client';
 import type { RegistryCredentials } from '../registry/registry-http';
@@ -270,4 +271,9 @@ function kafkaSecurityOf(env: Env): KafkaSecurity | undefined {
   const tls = env.KAFKA_SSL ?? [env.KAFKA_SSL_CA_FILE, env.KAFKA_SSL_CERT_FILE, env.KAFKA_SSL_KEY_FILE].some((f) => f !== undefined);
   const ssl = tls ? { caFile: env.KAFKA_SSL_CA_FILE, certFile: env.KAFKA_SSL_CERT_FILE, keyFile: env.KAFKA_SSL_KEY_FILE } : undefined;
   return sasl || ssl ? { sasl, ssl } : undefined;
+}
+
+/** How long payment.events and its copies keep records: TIDINGS_PAYMENT_RETENTION, else the default (7 days). */
+export function paymentRetentionMs(env: Env = readEnv()): number {
+  return env.TIDINGS_PAYMENT_RETENTION === undefined ? DEFAULT_PAYMENT_RETENTION_MS : parseDuration(env.TIDINGS_PAYMENT_RETENTION, 'TIDINGS_PAYMENT_RETENTION');
 }

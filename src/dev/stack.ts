@@ -1,10 +1,9 @@
 import net from 'node:net';
 import path from 'node:path';
-import { parseDuration } from '../config/duration';
-import { defaultDatabaseUrl, resolveEndpoints, type Endpoints, type Env, readEnv } from '../config/env';
+import { defaultDatabaseUrl, paymentRetentionMs, resolveEndpoints, type Endpoints, type Env, readEnv } from '../config/env';
 import { ensureDatabase } from '../db/database';
 import { ConfigError, StackError } from '../errors';
-import { DEFAULT_PAYMENT_RETENTION_MS, eventTopicSpecs, prefixedTopics } from '../kafka/topics';
+import { eventTopicSpecs, prefixedTopics } from '../kafka/topics';
 import { BackgroundProcess, waitUntil } from './background-process';
 import { SECURE_KAFKA_USERS, SecureKafka, type SecureKafkaUser } from './kafka-security';
 import { KafkaServer, KAFKA_VERSION, canListTopics } from './kafka-server';
@@ -158,9 +157,7 @@ export class LocalStack {
   private async upSecureKafka(): Promise<string> {
     await this.secureKafka.start();
     const topics = prefixedTopics(this.env.TIDINGS_TOPIC_PREFIX);
-    const setting = this.env.TIDINGS_PAYMENT_RETENTION;
-    const paymentRetentionMs = setting === undefined ? DEFAULT_PAYMENT_RETENTION_MS : parseDuration(setting, 'TIDINGS_PAYMENT_RETENTION');
-    const { topicsCreated, aclsCreated } = await this.secureKafka.provision({ topics, notificationGroupId: DEV_NOTIFICATION_GROUP }, eventTopicSpecs(topics, 6, paymentRetentionMs));
+    const { topicsCreated, aclsCreated } = await this.secureKafka.provision({ topics, notificationGroupId: DEV_NOTIFICATION_GROUP }, eventTopicSpecs(topics, 6, paymentRetentionMs(this.env)));
     this.secureKafka.writeEnvFiles();
     const created = topicsCreated.length > 0 ? `created ${topicsCreated.join(', ')}; ` : '';
     return `${this.secureKafka.brokers.join(',')} (SCRAM-SHA-512 over TLS; ${created}${aclsCreated} new ACLs)`;

@@ -10,7 +10,7 @@ import { eventCounts, utcDay } from '../../analytics/event-counts';
 import { UserTokens } from '../../api/auth/user-tokens';
 import { startApiServer, type ApiServer } from '../../api/server';
 import { verifyAuditChain } from '../../audit/audit-log';
-import { readEnv } from '../../config/env';
+import { paymentRetentionMs, readEnv } from '../../config/env';
 import { createDb, ensureDatabase, migrateLatest } from '../../db/database';
 import type { LocalFcm } from '../../dev/local-fcm';
 import type { LocalTwilio } from '../../dev/local-twilio';
@@ -171,7 +171,7 @@ async function prepare(platform: Platform, say: (line: string) => void): Promise
 
   const admin = platform.kafka.admin();
   await admin.connect();
-  const created = await ensureTopics(admin, eventTopicSpecs(platform.topics)).finally(() => admin.disconnect());
+  const created = await ensureTopics(admin, eventTopicSpecs(platform.topics, undefined, paymentRetentionMs())).finally(() => admin.disconnect());
   say(`✓ topics: ${created.length ? `created ${created.join(', ')}` : 'exist'}`);
 }
 

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
-import { parseDuration } from '../../config/duration';
-import { readEnv } from '../../config/env';
-import { alignCopies, DEFAULT_PAYMENT_RETENTION_MS, eventTopicSpecs, ensureTopics } from '../../kafka/topics';
+import { paymentRetentionMs, readEnv } from '../../config/env';
+import { alignCopies, eventTopicSpecs, ensureTopics } from '../../kafka/topics';
 import { describeTopics, topicFamily, type TopicDescription } from '../../ops/inspect/topic-description';
 import { Platform } from '../../platform';
 import { EXIT_CODES_HELP, operatorPlatform, withOperatorAdmin } from '../operator-command';
@@ -39,15 +38,15 @@ Examples:
       const partitions = Number(opts.partitions);
       if (!Number.isInteger(partitions) || partitions < 1) throw new Error(`--partitions must be a positive integer (got "${opts.partitions}")`);
       const setting = readEnv().TIDINGS_PAYMENT_RETENTION;
-      const paymentRetentionMs = setting === undefined ? DEFAULT_PAYMENT_RETENTION_MS : parseDuration(setting, 'TIDINGS_PAYMENT_RETENTION');
+      const retentionMs = paymentRetentionMs();
       const platform = new Platform();
       const admin = platform.kafka.admin();
       await admin.connect();
       try {
-        const created = await ensureTopics(admin, eventTopicSpecs(platform.topics, partitions, paymentRetentionMs));
+        const created = await ensureTopics(admin, eventTopicSpecs(platform.topics, partitions, retentionMs));
         const aligned = await alignCopies(admin, [platform.topics.auth, platform.topics.payment]);
         console.log(created.length ? `created: ${created.join(', ')}` : 'topics already exist');
-        console.log(`${platform.topics.payment} keeps records for ${setting ?? '7d'} (retention.ms ${paymentRetentionMs})`);
+        console.log(`${platform.topics.payment} keeps records for ${setting ?? '7d'} (retention.ms ${retentionMs})`);
         if (aligned.length > 0) console.log(`retention lowered to their source's: ${aligned.join(', ')}`);
       } finally {
         await admin.disconnect();
