@@ -68,8 +68,11 @@ function compare(scenario: string, c: Comparison, value: Measurement | undefined
   if (!value || (c.baseline && !baseline)) {
     return { ...row, status: 'n/a', note: `${c.note ? `${c.note}; ` : ''}needs a scenario this run skipped` };
   }
-  // Rounds taken side by side are compared round by round, so noise that hit both sides cancels.
-  const paired = baseline && value.samples && baseline.samples?.length === value.samples.length ? value.samples.map((v, i) => v / (baseline.samples?.[i] ?? Number.NaN)) : undefined;
+  // Rounds taken side by side (in one scenario) are compared round by round, so noise that hit
+  // both sides cancels; a baseline from another scenario ran at another time: medians only.
+  const sideBySide = !c.measurement.includes('/') && !c.baseline?.includes('/');
+  const paired =
+    sideBySide && baseline && value.samples && baseline.samples?.length === value.samples.length ? value.samples.map((v, i) => v / (baseline.samples?.[i] ?? Number.NaN)) : undefined;
   const ratio = paired ? median(paired) : baseline ? value.value / baseline.value : undefined;
   row.ratio = ratio;
   row.ratioRange = rangeOf(paired);
