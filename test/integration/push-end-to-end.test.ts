@@ -11,6 +11,7 @@ import type { Publisher } from '../../src/producer/publisher';
 import { LocalFcm } from '../../src/dev/local-fcm';
 import { LocalTwilio } from '../../src/dev/local-twilio';
 import { TEST_USER_TOKEN_SECRET, asPathUser, jsonClient } from '../helpers/http';
+import { localProviderEnv } from '../helpers/local-provider-env';
 import { createTestContext, type TestContext } from '../helpers/test-context';
 import { waitFor } from '../helpers/wait';
 
@@ -43,15 +44,7 @@ describe('push notifications: device registration and the push → SMS fallback'
     [fcm, twilio] = await Promise.all([LocalFcm.start(), LocalTwilio.start()]);
     tokens = new DeviceTokens(ctx.db);
     providers = createProvidersFromEnv({
-      env: readEnv({
-        SMTP_URL: ctx.mail.url,
-        FCM_SERVICE_ACCOUNT: JSON.stringify(fcm.serviceAccount),
-        FCM_BASE_URL: fcm.url,
-        TWILIO_ACCOUNT_SID: twilio.accountSid,
-        TWILIO_AUTH_TOKEN: twilio.authToken,
-        TWILIO_FROM: '+15550001111',
-        TWILIO_BASE_URL: twilio.url,
-      }),
+      env: readEnv(localProviderEnv(ctx.mail.url, fcm, twilio)),
       deviceTokens: tokens,
       logger: createLogger('test', 'silent'),
     });

@@ -23,6 +23,7 @@ import type { Publisher } from '../../src/producer/publisher';
 import { ManualClock } from '../../src/scheduler/clock';
 import { TEST_USER_TOKEN_SECRET, asPathUser, jsonClient, type Json } from '../helpers/http';
 import { dumpDatabaseData } from '../helpers/pg-dump';
+import { localProviderEnv } from '../helpers/local-provider-env';
 import { createTestContext, type TestContext } from '../helpers/test-context';
 import { waitFor } from '../helpers/wait';
 
@@ -91,15 +92,7 @@ describe('personal data sealed at rest in PostgreSQL', () => {
     keys = platform.dataKeys as DataKeyStore;
     [fcm, twilio] = await Promise.all([LocalFcm.start(), LocalTwilio.start()]);
     providers = createProvidersFromEnv({
-      env: readEnv({
-        SMTP_URL: ctx.mail.url,
-        FCM_SERVICE_ACCOUNT: JSON.stringify(fcm.serviceAccount),
-        FCM_BASE_URL: fcm.url,
-        TWILIO_ACCOUNT_SID: twilio.accountSid,
-        TWILIO_AUTH_TOKEN: twilio.authToken,
-        TWILIO_FROM: '+15550001111',
-        TWILIO_BASE_URL: twilio.url,
-      }),
+      env: readEnv(localProviderEnv(ctx.mail.url, fcm, twilio)),
       deviceTokens: new DeviceTokens(platform.db, keys),
       logger: createLogger('test', 'silent'),
     });
