@@ -1,4 +1,4 @@
-import type { IHeaders, KafkaMessage } from 'kafkajs';
+import type { ConsumedRecord, RecordHeaders } from '../kafka/driver';
 import type { EventType } from '../events/generated';
 
 /** A record as read from a topic, before decoding. */
@@ -20,7 +20,7 @@ export interface EventRecord extends InboundRecord {
   payload: Record<string, unknown>;
 }
 
-export function toInboundRecord(topic: string, partition: number, message: KafkaMessage): InboundRecord {
+export function toInboundRecord(topic: string, partition: number, message: ConsumedRecord): InboundRecord {
   return {
     topic,
     partition,
@@ -32,7 +32,7 @@ export function toInboundRecord(topic: string, partition: number, message: Kafka
   };
 }
 
-function stringHeaders(headers: IHeaders | undefined): Record<string, string> {
+function stringHeaders(headers: RecordHeaders | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers ?? {})) {
     if (value === undefined) continue;

@@ -1,5 +1,6 @@
 import type { Kafka, Producer } from 'kafkajs';
-import { javaKeyPartitioner, type OnPartitioned } from './partitioner';
+import type { OnPartitioned } from '../kafka/driver';
+import { kafkajsProducer } from '../kafka/kafkajs-driver';
 
 export interface EventProducerOptions {
   /** The producer re-reads the cluster's metadata (partition counts, leaders) at least this often. */
@@ -8,16 +9,11 @@ export interface EventProducerOptions {
 }
 
 /**
- * The Kafka producer behind both the Publisher and the outbox relay: idempotent, one request
- * in flight (so retries keep order), Java-compatible partitioning over the producer's own,
- * regularly refreshed metadata. Both paths therefore put a key on the same partition, also
- * after partitions were added.
+ * The kafkajs producer behind the outbox relay and `tidings replay --republish` (the Publisher
+ * gets the same one through the driver): idempotent, one request in flight (so retries keep
+ * order), Java-compatible partitioning over the producer's own, regularly refreshed metadata.
+ * Every path therefore puts a key on the same partition, also after partitions were added.
  */
 export function createEventProducer(kafka: Kafka, options: EventProducerOptions): Producer {
-  return kafka.producer({
-    idempotent: true,
-    maxInFlightRequests: 1,
-    metadataMaxAge: options.metadataMaxAgeMs,
-    createPartitioner: javaKeyPartitioner(options.onPartitioned),
-  });
+  return kafkajsProducer(kafka, { partitioner: 'java', ...options });
 }

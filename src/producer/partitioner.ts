@@ -1,4 +1,5 @@
-import type { ICustomPartitioner, PartitionerArgs } from 'kafkajs';
+import type { ICustomPartitioner } from 'kafkajs';
+import type { OnPartitioned } from '../kafka/driver';
 
 const MURMUR2_SEED = 0x9747b28c;
 const MURMUR2_M = 0x5bd1e995;
@@ -38,9 +39,6 @@ export function partitionForKey(key: string | Buffer, partitionCount: number): n
   else hash = murmur2(Buffer.from(key), Buffer.byteLength(key));
   return (hash & 0x7fffffff) % partitionCount;
 }
-
-/** Told the partition each message was given (kafkajs partitions again after a metadata refresh). */
-export type OnPartitioned = (message: PartitionerArgs['message'], partition: number) => void;
 
 /**
  * Java's keyed partitioning, applied inside kafkajs with the producer's own metadata, so the

@@ -1,4 +1,4 @@
-import { CompressionTypes, type Kafka, type Message, type Producer, type RecordMetadata, type TopicMessages } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
 import type { Type } from 'avsc';
 import { z } from 'zod';
 import { PublishError, describe } from '../errors';
@@ -12,7 +12,8 @@ import { activeTraceparent, endSendSpanWhenSettled, startSendSpan, traceparentOf
 import type { EventRegistry } from '../registry/event-registry';
 import { frame } from '../registry/wire-format';
 import { isRetriableKafkaError, isUnknownTopic, sendIsolatingRefusals } from '../kafka/broker-errors';
-import { createEventProducer } from './event-producer';
+import type { DriverProducer, KafkaDriver, PartitionAck, ProduceRecord, TopicRecords } from '../kafka/driver';
+import { kafkajsDriver } from '../kafka/kafkajs-driver';
 import { MAX_TIMER_MS, parseOptions, positiveInt } from '../config/options';
 import { metadataMaxAgeSchema, topicNamesSchema } from './options';
 import type { DataKeyStore } from '../crypto/data-key-store';
@@ -22,6 +23,8 @@ export { partitionForKey } from './partitioner';
 
 export interface PublisherOptions {
   kafka: Kafka;
+  /** The Kafka client the events go through (src/kafka/driver.ts). Default: kafkajs on `kafka`. */
+  driver?: KafkaDriver;
   registry: EventRegistry;
   /** Topic names per domain. Default `auth.events` and `payment.events`. */
   topics?: TopicNames;
@@ -79,8 +82,8 @@ interface Route {
   schemaId: number;
 }
 
-/** An event on its way: the kafkajs message itself, plus what its caller waits for. */
-interface Pending extends Message {
+/** An event on its way: the record itself, plus what its caller waits for. */
+interface Pending extends ProduceRecord {
   topic: string;
   eventId: string;
   /** Set by the partitioner, with the metadata the producer sent with. */
@@ -133,10 +136,10 @@ export function topicForEvent(topics: TopicNames, type: EventType): string {
 export class Publisher {
   private readonly settings: Settings;
   private readonly logger: Logger;
-  private producer: Producer;
+  private readonly driver: KafkaDriver;
+  private producer: DriverProducer;
   /** A request failed: the idempotent producer's sequence numbers are in doubt, so the next request uses a new producer. */
   private producerInDoubt = false;
-  private readonly compression: CompressionTypes;
   private readonly routes = new Map<string, Route>();
   /** A first publish's registry look-up in progress; later publishes queue behind it. */
   private lookup: Promise<void> | undefined;
@@ -157,19 +160,21 @@ export class Publisher {
   private readonly sealer: EventSealer | undefined;
 
   constructor(private readonly options: PublisherOptions) {
-    const { kafka: _kafka, registry: _registry, logger, dataKeys, ...rest } = options;
+    const { kafka, driver, registry: _registry, logger, dataKeys, ...rest } = options;
     this.settings = parseOptions('publisher', settingsSchema, rest);
     this.sealer = dataKeys && new EventSealer(dataKeys);
     this.logger = logger ?? createLogger('publisher');
-    this.compression = this.settings.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
+    this.driver = driver ?? kafkajsDriver(kafka);
     this.producer = this.newProducer();
   }
 
-  private newProducer(): Producer {
-    return createEventProducer(this.options.kafka, {
+  private newProducer(): DriverProducer {
+    return this.driver.producer({
+      partitioner: 'java',
       metadataMaxAgeMs: this.settings.metadataMaxAgeMs,
-      onPartitioned: (message, partition) => {
-        (message as Pending).assigned = partition;
+      compression: this.settings.compression,
+      onPartitioned: (record, partition) => {
+        (record as Pending).assigned = partition;
       },
     });
   }
@@ -324,7 +329,7 @@ export class Publisher {
     try {
       await sendIsolatingRefusals(
         batch,
-        async (part) => resolveOffsets(part, await this.sendRequest(byTopic(part))),
+        async (part) => this.unacknowledged(resolveOffsets(part, await this.sendRequest(byTopic(part)))),
         (p, error) => p.reject(this.failure(1, error)),
       );
     } catch (error) {
@@ -335,7 +340,21 @@ export class Publisher {
     this.release(batch.length);
   }
 
-  private async sendRequest(topicMessages: TopicMessages[]): Promise<RecordMetadata[]> {
+  /**
+   * Events of a partition the answer has no acknowledgement for: not published, so they fail
+   * (retriable). kafkajs 2.2.4 answers so when a partition's leader dies during a request and
+   * the new leader had already answered for its own partitions (tulios/kafkajs#1303); the
+   * producer's sequence numbers are then in doubt too.
+   */
+  private unacknowledged(missed: Pending[]): void {
+    if (missed.length === 0) return;
+    this.producerInDoubt = true;
+    const partitions = [...new Set(missed.map((p) => `${p.topic}/${p.assigned}`))].join(', ');
+    const failure = this.failure(missed.length, new Error(`no acknowledgement for ${partitions} (their leader changed during the request)`));
+    for (const p of missed) p.reject(failure);
+  }
+
+  private async sendRequest(topicMessages: TopicRecords[]): Promise<PartitionAck[]> {
     if (this.producerInDoubt) {
       // Requests go one at a time, so no other request uses the old producer.
       const old = this.producer;
@@ -345,7 +364,7 @@ export class Publisher {
       this.producerInDoubt = false;
     }
     try {
-      return await this.producer.sendBatch({ acks: -1, compression: this.compression, topicMessages });
+      return await this.producer.send(topicMessages);
     } catch (error) {
       this.producerInDoubt = true;
       throw error;
@@ -380,8 +399,8 @@ export class Publisher {
 
 function noop(): void {}
 
-function byTopic(batch: Pending[]): TopicMessages[] {
-  const topicMessages: TopicMessages[] = [];
+function byTopic(batch: Pending[]): TopicRecords[] {
+  const topicMessages: TopicRecords[] = [];
   for (const p of batch) {
     let entry = topicMessages.find((t) => t.topic === p.topic);
     if (!entry) {
@@ -396,8 +415,9 @@ function byTopic(batch: Pending[]): TopicMessages[] {
 /**
  * Offsets within one partition follow send order from the partition's base offset. Plain
  * numbers are exact below 2^53, which no partition reaches; BigInt per event was measurable.
+ * Returns the events of partitions the answer does not acknowledge, unsettled.
  */
-function resolveOffsets(batch: Pending[], metadata: Array<{ topicName: string; partition: number; baseOffset?: string }>): void {
+function resolveOffsets(batch: Pending[], metadata: PartitionAck[]): Pending[] {
   const next = new Map<string, number[]>();
   const offsetsOf = (topic: string): number[] => {
     let byPartition = next.get(topic);
@@ -408,10 +428,16 @@ function resolveOffsets(batch: Pending[], metadata: Array<{ topicName: string; p
     return byPartition;
   };
   for (const m of metadata) offsetsOf(m.topicName)[m.partition] = Number(m.baseOffset ?? '-1');
+  const missed: Pending[] = [];
   for (const p of batch) {
     const byPartition = offsetsOf(p.topic);
-    const offset = byPartition[p.assigned] ?? -1;
+    const offset = byPartition[p.assigned];
+    if (offset === undefined) {
+      missed.push(p);
+      continue;
+    }
     byPartition[p.assigned] = offset + 1;
     p.resolve({ eventId: p.eventId, topic: p.topic, partition: p.assigned, offset: String(offset) });
   }
+  return missed;
 }
