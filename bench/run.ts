@@ -25,6 +25,7 @@ interface CliOptions {
   events?: number;
   quick?: boolean;
   rounds?: number;
+  scalingSizes?: number[];
 }
 
 function positiveInt(value: string): number {
@@ -62,6 +63,7 @@ async function main(argv: string[]): Promise<number> {
     .option('--only <names>', `comma-separated scenarios to run (${SCENARIOS.map((s) => s.name).join(', ')})`, scenarioNames)
     .option('--events <n>', `events per measurement (default ${DEFAULT_EVENTS}, ${QUICK_EVENTS} with --quick)`, positiveInt)
     .option('--rounds <n>', `timed rounds per measurement, reported as median with min and max (default ${DEFAULT_ROUNDS}, 1 with --quick)`, positiveInt)
+    .option('--scaling-sizes <list>', 'backlog sizes of the scaling scenario, comma-separated (default 10000,100000,1000000)', (v) => v.split(',').map(positiveInt))
     .option('--quick', 'smoke run: fewer events, one round; results go to bench/results/partial.*')
     .addHelpText(
       'after',
@@ -75,7 +77,7 @@ async function main(argv: string[]): Promise<number> {
   const rounds = opts.rounds ?? (quick ? 1 : DEFAULT_ROUNDS);
   const selected = opts.only ? SCENARIOS.filter((s) => opts.only?.includes(s.name)) : [...SCENARIOS];
   // Only a full default run is worth comparing across commits; anything else is a smoke run.
-  const isFullRun = !opts.only && !quick && events === DEFAULT_EVENTS && rounds >= DEFAULT_ROUNDS;
+  const isFullRun = !opts.only && !quick && events === DEFAULT_EVENTS && rounds >= DEFAULT_ROUNDS && !opts.scalingSizes;
 
   const progress = (line: string): void => console.log(line);
   let stack: Promise<BenchStack> | undefined;
@@ -83,6 +85,7 @@ async function main(argv: string[]): Promise<number> {
     events,
     quick,
     rounds,
+    scalingSizes: opts.scalingSizes,
     progress,
     stack: () => (stack ??= openBenchStack(progress)),
   };
@@ -104,7 +107,7 @@ async function main(argv: string[]): Promise<number> {
       const start = process.hrtime.bigint();
       const elapsed = (): number => Number(process.hrtime.bigint() - start) / 1e9;
       try {
-        const result = await withDeadline(scenario.run(ctx), SCENARIO_DEADLINE_MS, scenario.name);
+        const result = await withDeadline(scenario.run(ctx), scenario.deadlineMs ?? SCENARIO_DEADLINE_MS, scenario.name);
         outcomes.push({ scenario, result, durationS: elapsed() });
       } catch (error) {
         progress(`✗ ${scenario.name}: ${describe(error)}`);

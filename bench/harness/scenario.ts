@@ -12,6 +12,8 @@ export interface BenchContext {
    * noise (rounds on a shared 2-core machine differ by 30 % or more).
    */
   rounds: number;
+  /** Backlog sizes of the scaling scenario (`--scaling-sizes`); default 10,000, 100,000 and 1,000,000. */
+  scalingSizes?: number[];
   /** Brings the stack up on first call (Kafka, registry) with this run's own topics and schemas. */
   stack(): Promise<BenchStack>;
   progress(line: string): void;
@@ -52,6 +54,8 @@ export interface Scenario {
   name: string;
   /** One line for `--help`, the README and the results file. */
   description: string;
+  /** How long the scenario may run before the run fails it; default 5 minutes. */
+  deadlineMs?: number;
   run(ctx: BenchContext): Promise<ScenarioResult>;
 }
 

@@ -1,8 +1,7 @@
 import { createDb, type Db } from '../../src/db/database';
-import type { TypedEvent } from '../../src/events/generated';
 import { benchEvents } from '../harness/fixtures';
 import { openIsolatedStack, type IsolatedStack } from '../harness/isolated-stack';
-import { CHUNK, drain, eventsOn, publishAll, type Drained } from '../harness/pipeline-drain';
+import { CHUNK, drain, eventsOn, expectations, publishAll, verifyEffects, type Drained } from '../harness/pipeline-drain';
 import { fromSamples, perSecond, type Comparison, type Measurement, type Scenario } from '../harness/scenario';
 
 /** Events the untimed warm-up run works through (retry topics, broker and database caches). */
@@ -26,10 +25,10 @@ type EffectRows = Record<EffectTable, Row[]>;
  * offset is committed: fetch, Avro decode, validation, inbox + receipt + legal record +
  * ledger rows in one transaction, delivery, offset commit. The worker's RSS is sampled.
  *
- * Delivery does real work cheaply: only the in-app channel is enabled (a PostgreSQL insert,
- * an attempt row and a ledger update per notification); email, SMS and push are left out,
- * so their ledger rows are settled as `suppressed: channel_disabled` (one UPDATE each) and
- * nothing waits on SMTP. The email path has a scenario of its own (email-path).
+ * Delivery does real work cheaply: only the in-app channel is enabled (its notifications
+ * written in the effects transaction, many per statement, their ledger rows `sent`); email,
+ * SMS and push are left out, so their ledger rows are planned as `suppressed:
+ * channel_disabled` and nothing waits on SMTP. The email path has a scenario of its own (email-path).
  *
  * The baseline reads back every row the pipeline wrote (inbox, receipts, legal records,
  * ledger, in-app notifications, delivery attempts) and inserts them into a fresh database
@@ -121,64 +120,6 @@ export const notificationPipeline: Scenario = {
     }
   },
 };
-
-interface Expected {
-  events: number;
-  payments: number;
-  /** PAYMENT_SUCCEEDED and INVOICE_GENERATED each leave one legal record. */
-  legalRecords: number;
-}
-
-function expectations(events: TypedEvent[]): Expected {
-  const count = (type: TypedEvent['type']): number => events.filter((e) => e.type === type).length;
-  const ids = new Set(events.map((e) => e.event.event_id));
-  if (ids.size !== events.length) throw new Error(`the fixture repeats event ids (${events.length - ids.size})`);
-  return { events: events.length, payments: count('PAYMENT_SUCCEEDED'), legalRecords: count('PAYMENT_SUCCEEDED') + count('INVOICE_GENERATED') };
-}
-
-/**
- * Exactly-once, checked in PostgreSQL: one inbox row per event, one receipt per
- * PAYMENT_SUCCEEDED and one legal record per receipt or invoice, no duplicate ledger rows,
- * nothing left pending, nothing retried or dead-lettered. A partial run (stopped early) is checked against what its inbox says it applied.
- */
-async function verifyEffects(run: Drained, expected: Expected, complete: boolean): Promise<Record<string, number>> {
-  const db = run.platform.db;
-  const count = async (sql: string, bindings: string[] = []): Promise<number> => Number(((await db.raw(sql, bindings)) as { rows: Array<{ n: string }> }).rows[0]?.n);
-  const group = [run.groupId];
-  const c = {
-    inbox: await count('SELECT count(*) AS n FROM inbox WHERE consumer_group = ?', group),
-    inboxPayments: await count(`SELECT count(*) AS n FROM inbox WHERE consumer_group = ? AND event_type = 'PAYMENT_SUCCEEDED'`, group),
-    inboxLegal: await count(`SELECT count(*) AS n FROM inbox WHERE consumer_group = ? AND event_type IN ('PAYMENT_SUCCEEDED', 'INVOICE_GENERATED')`, group),
-    receipts: await count('SELECT count(*) AS n FROM receipts'),
-    distinctReceipts: await count('SELECT count(DISTINCT event_id) AS n FROM receipts'),
-    legalRecords: await count('SELECT count(*) AS n FROM legal_records'),
-    ledger: await count('SELECT count(*) AS n FROM delivery_ledger'),
-    duplicateLedger: await count('SELECT count(*) AS n FROM (SELECT 1 FROM delivery_ledger GROUP BY event_id, channel, recipient HAVING count(*) > 1) d'),
-    unsettled: await count(`SELECT count(*) AS n FROM delivery_ledger WHERE status IN ('pending', 'sending', 'failed')`),
-    inAppSent: await count(`SELECT count(*) AS n FROM delivery_ledger WHERE channel = 'in_app' AND status = 'sent'`),
-    inApp: await count('SELECT count(*) AS n FROM in_app_notifications'),
-  };
-  const problems: string[] = [];
-  const expect = (what: string, actual: number, wanted: number): void => {
-    if (actual !== wanted) problems.push(`${what}: ${actual}, expected ${wanted}`);
-  };
-  if (complete) {
-    expect('inbox rows', c.inbox, expected.events);
-    expect('receipts', c.receipts, expected.payments);
-    expect('legal records', c.legalRecords, expected.legalRecords);
-    expect('pending, sending or failed ledger rows', c.unsettled, 0);
-  }
-  expect('receipts', c.receipts, c.inboxPayments);
-  expect('distinct receipts', c.distinctReceipts, c.receipts);
-  expect('legal records', c.legalRecords, c.inboxLegal);
-  expect('duplicate ledger keys', c.duplicateLedger, 0);
-  expect('in-app notifications', c.inApp, c.inAppSent);
-  expect('events retried', run.stats.retried, 0);
-  expect('events dead-lettered', run.stats.deadLettered, 0);
-  if (problems.length > 0) throw new Error(`exactly-once check failed for ${run.groupId}: ${problems.join('; ')}`);
-  run.checked = { receipts: c.receipts, legalRecords: c.legalRecords, ledger: c.ledger, inApp: c.inApp };
-  return run.checked;
-}
 
 /** Every row the pipeline wrote for `eventIds`, per table, ids left out (the copy gets its own). */
 async function loadEffects(db: Db, eventIds: string[]): Promise<EffectRows> {

@@ -1,5 +1,6 @@
 import type { Message } from 'kafkajs';
 import type { Db, Trx } from '../db/database';
+import { unnestInsert } from '../db/unnest-insert';
 import { CardDataError, EventValidationError, MalformedMessageError, TidingsError, UserErasedError } from '../errors';
 import { openPersonalFields, type DataKeyReader } from '../crypto/personal-fields';
 import { ChunkKeys } from './chunk-keys';
@@ -365,20 +366,17 @@ export async function decodeEvent(registry: EventRegistry, record: InboundRecord
   return { ...record, type, eventId, schemaId: decoded.schemaId, payload };
 }
 
-/** Inserts inbox rows of `groupId`; returns the event ids that were new to the group. */
+/** The inbox's columns as the consumer writes them. */
+const INBOX_COLUMNS = { consumer_group: 'text', event_id: 'uuid', event_type: 'text', topic: 'text', partition: 'int', offset: 'bigint' } as const;
+
+/** Inserts inbox rows of `groupId` (one statement); returns the event ids that were new to the group. */
 export async function recordInInbox(trx: Trx, groupId: string, events: EventRecord[]): Promise<Set<string>> {
   if (events.length === 0) return new Set();
-  const unique = new Map<string, EventRecord>();
-  for (const e of events) if (!unique.has(e.eventId)) unique.set(e.eventId, e);
-  const rows = await trx('inbox')
-    .insert(
-      [...unique.values()].map((e) => {
-        const origin = originOf(e);
-        return { consumer_group: groupId, event_id: e.eventId, event_type: e.type, topic: origin.topic, partition: origin.partition, offset: origin.offset };
-      }),
-    )
-    .onConflict(['consumer_group', 'event_id'])
-    .ignore()
-    .returning('event_id');
-  return new Set(rows.map((r: { event_id: string }) => r.event_id));
+  const rows = events.map((e) => {
+    const origin = originOf(e);
+    return { consumer_group: groupId, event_id: e.eventId, event_type: e.type, topic: origin.topic, partition: origin.partition, offset: origin.offset };
+  });
+  // A repeated event id is skipped by ON CONFLICT like one recorded before.
+  const inserted = await unnestInsert<(typeof rows)[number], { event_id: string }>(trx, 'inbox', INBOX_COLUMNS, rows, { onConflict: ['consumer_group', 'event_id'], returning: ['event_id'] });
+  return new Set(inserted.map((r) => r.event_id));
 }

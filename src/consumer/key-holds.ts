@@ -43,23 +43,33 @@ export class KeyHolds {
     this.groupId = options.groupId;
   }
 
-  /** The whole line of each of `keys` that has one, head first; stale holds of those keys are released first. */
+  /**
+   * The whole line of each of `keys` that has one, head first; stale holds of those keys are
+   * released first. One statement: the release and the read share a snapshot, so the read
+   * leaves out what the release took.
+   */
   async lines(topic: string, keys: string[]): Promise<Map<string, Hold[]>> {
     const lines = new Map<string, Hold[]>();
     if (keys.length === 0) return lines;
     const unique = [...new Set(keys)];
-    await this.releaseWhere('stale', (q) =>
-      q
-        .where({ topic })
-        .whereIn('message_key', unique)
-        .andWhere((stale) => stale.where('tier', '>', this.options.tiers).orWhereRaw('held_at < now() - make_interval(secs => ?)', [this.options.maxAgeMs / 1000])),
+    const scope = [this.groupId, topic, unique];
+    const result = await this.db.raw<{ rows: Array<HoldRow & { released: boolean }> }>(
+      `WITH stale AS (
+         DELETE FROM retry_holds
+         WHERE consumer_group = ? AND topic = ? AND message_key = ANY(?::text[])
+           AND (tier > ? OR held_at < now() - make_interval(secs => ?))
+         RETURNING event_id, topic, message_key, tier, held_at
+       )
+       SELECT true AS released, event_id, topic, message_key, tier, held_at, NULL::bigint AS seq FROM stale
+       UNION ALL
+       SELECT false, event_id, topic, message_key, tier, held_at, seq FROM retry_holds
+       WHERE consumer_group = ? AND topic = ? AND message_key = ANY(?::text[]) AND event_id NOT IN (SELECT event_id FROM stale)
+       ORDER BY message_key, seq`,
+      [...scope, this.options.tiers, this.options.maxAgeMs / 1000, ...scope],
     );
-    const rows: Array<{ message_key: string; event_id: string; tier: number }> = await this.db('retry_holds')
-      .select('message_key', 'event_id', 'tier')
-      .where({ consumer_group: this.groupId, topic })
-      .whereIn('message_key', unique)
-      .orderBy([{ column: 'message_key' }, { column: 'seq' }]);
-    for (const row of rows) {
+    this.logReleased('stale', result.rows.filter((r) => r.released));
+    for (const row of result.rows) {
+      if (row.released) continue;
       const line = lines.get(row.message_key) ?? [];
       line.push({ eventId: row.event_id, tier: row.tier });
       lines.set(row.message_key, line);
@@ -106,6 +116,11 @@ export class KeyHolds {
     const released: HoldRow[] = await filter(this.db('retry_holds').where({ consumer_group: this.groupId }))
       .delete()
       .returning(['event_id', 'topic', 'message_key', 'tier', 'held_at']);
+    this.logReleased(why, released);
+    return released.length;
+  }
+
+  private logReleased(why: 'stale' | 'unreachable', released: HoldRow[]): void {
     for (const row of released) {
       this.options.logger.warn(
         { eventId: row.event_id, topic: row.topic, key: row.message_key, tier: row.tier, heldAt: row.held_at, why, maxHoldAgeMs: this.options.maxAgeMs, tiers: this.options.tiers },
@@ -114,6 +129,5 @@ export class KeyHolds {
           : 'key hold released: its record can no longer come back (tier removed or its topic recreated); later events of the key go on without it',
       );
     }
-    return released.length;
   }
 }

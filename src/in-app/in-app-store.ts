@@ -1,6 +1,7 @@
 import type { DataKeyStore } from '../crypto/data-key-store';
 import { columnOpener, columnSealer, type ColumnSealer } from '../crypto/sealed-columns';
 import type { Db, Trx } from '../db/database';
+import { unnestInsert, type ColumnTypes } from '../db/unnest-insert';
 
 export interface NewInAppNotification {
   userId: string;
@@ -73,11 +74,10 @@ export class InAppStore {
     if (notifications.length === 0) return [];
     const keyOf = (eventId: string, userId: string): string => `${eventId}\u0000${userId}`;
     const sealer = await columnSealer(this.dataKeys, notifications.map((n) => n.userId));
-    const inserted = (await trx('in_app_notifications')
-      .insert(notifications.map((n) => rowOf(n, sealer)))
-      .onConflict(['event_id', 'user_id'])
-      .ignore()
-      .returning(['id', 'event_id', 'user_id'])) as Array<Pick<Row, 'id' | 'event_id' | 'user_id'>>;
+    const inserted = await unnestInsert<NewRow, Pick<Row, 'id' | 'event_id' | 'user_id'>>(trx, 'in_app_notifications', NEW_ROW_COLUMNS, notifications.map((n) => rowOf(n, sealer)), {
+      onConflict: ['event_id', 'user_id'],
+      returning: ['id', 'event_id', 'user_id'],
+    });
     const ids = new Map(inserted.map((r) => [keyOf(r.event_id, r.user_id), Number(r.id)]));
     const missing = notifications.filter((n) => !ids.has(keyOf(n.eventId, n.userId)));
     if (missing.length > 0) {
@@ -118,7 +118,11 @@ export class InAppStore {
   }
 }
 
-function rowOf(notification: NewInAppNotification, sealer: ColumnSealer): Record<string, unknown> {
+type NewRow = Pick<Row, 'user_id' | 'event_id' | 'kind' | 'title' | 'body'> & { data: string };
+
+const NEW_ROW_COLUMNS: ColumnTypes<NewRow> = { user_id: 'text', event_id: 'uuid', kind: 'text', title: 'text', body: 'text', data: 'jsonb' };
+
+function rowOf(notification: NewInAppNotification, sealer: ColumnSealer): NewRow {
   return {
     user_id: notification.userId,
     event_id: notification.eventId,

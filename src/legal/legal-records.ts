@@ -2,6 +2,7 @@ import { canonicalJson, contentHash, sha256Hex, type JsonValue } from '../audit/
 import type { DataKeyStore } from '../crypto/data-key-store';
 import { columnSealer } from '../crypto/sealed-columns';
 import type { Db, Trx } from '../db/database';
+import { unnestInsert, type ColumnTypes } from '../db/unnest-insert';
 import { isEventType } from '../events/catalog';
 
 export type LegalRecordKind = 'receipt' | 'invoice';
@@ -80,7 +81,7 @@ export class LegalRecords {
    */
   async appendMany(trx: Trx | Db, inputs: readonly LegalRecordInput[]): Promise<number> {
     if (inputs.length === 0) return 0;
-    const inserted = (await trx('legal_records').insert((await this.sealed(inputs)).map(recordRow)).onConflict('event_id').ignore().returning('id')) as unknown[];
+    const inserted = await unnestInsert(trx, 'legal_records', RECORD_COLUMNS, (await this.sealed(inputs)).map(recordRow), { onConflict: ['event_id'], returning: ['id'] });
     return inserted.length;
   }
 
@@ -111,7 +112,11 @@ export function verifyLegalRecord(record: Pick<LegalRecord, 'document' | 'conten
   return contentHash(record.document) === record.contentHash;
 }
 
-function recordRow(input: LegalRecordInput): Record<string, unknown> {
+type RecordRow = Pick<Row, 'kind' | 'event_id' | 'payment_id' | 'user_id' | 'content_hash'> & { document: string };
+
+const RECORD_COLUMNS: ColumnTypes<RecordRow> = { kind: 'text', event_id: 'uuid', payment_id: 'text', user_id: 'text', document: 'jsonb', content_hash: 'text' };
+
+function recordRow(input: LegalRecordInput): RecordRow {
   // jsonb reorders keys; the hash is over canonical JSON, which reads back the same.
   const canonical = canonicalJson(input.document);
   return { kind: input.kind, event_id: input.eventId, payment_id: input.paymentId, user_id: input.userId, document: canonical, content_hash: sha256Hex(canonical) };

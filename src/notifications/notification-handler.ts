@@ -3,6 +3,7 @@ import type { DeliveryFailure, EventHandler } from '../consumer/event-handler';
 import type { EventRecord } from '../consumer/messages';
 import type { DataKeyStore } from '../crypto/data-key-store';
 import type { Db, Trx } from '../db/database';
+import { unnestInsert, type ColumnTypes } from '../db/unnest-insert';
 import type { PaymentSucceeded } from '../events/generated';
 import { LegalRecords, type LegalDocument } from '../legal/legal-records';
 import { createLogger, type Logger } from '../observability/logger';
@@ -15,6 +16,7 @@ import { MessageRenderer } from './delivery/message-renderer';
 import { defaultInstanceId, parseOptions } from '../config/options';
 import { claimOptions } from './delivery/options';
 import { activeTokens, ledgerRows, planDeliveries, type PlannedRow } from './delivery/planning';
+import type { RecipientColumns } from './delivery/ledger-recipient';
 import { defaultEmailRenderer, type EmailRenderer } from './email/render';
 import type { PreferenceStore, UserPreferences } from './preferences';
 import type { RateLimiter } from './rate-limiter';
@@ -30,6 +32,9 @@ const settingsSchema = z.object({
   // The lease is renewed every quarter of it while its owner delivers; a send starts only with half of it left.
   ...claimOptions,
 });
+
+/** Settled events noted at most (several chunks' worth); beyond it the notes are dropped and those events claimed as usual. */
+const MAX_SETTLED_NOTES = 50_000;
 
 export type NotificationHandlerSettings = z.input<typeof settingsSchema>;
 
@@ -70,6 +75,8 @@ export class NotificationHandler implements EventHandler {
   private readonly renderer: MessageRenderer;
   private readonly deliverer: Deliverer;
   private readonly abort = new AbortController();
+  /** Events applied here whose rows were all settled in their (committed) effects transaction: nothing to claim. */
+  private readonly settled = new Set<string>();
 
   constructor(private readonly options: NotificationHandlerOptions) {
     const { db: _db, channels: _channels, preferences: _p, rateLimiter: _r, emailRenderer: _e, clock: _c, logger: _l, dataKeys: _k, ...rest } = options;
@@ -97,7 +104,7 @@ export class NotificationHandler implements EventHandler {
   async apply(events: EventRecord[], trx: Trx): Promise<void> {
     const receipts = events.filter((e) => e.type === 'PAYMENT_SUCCEEDED').map((e) => receiptRow(e.payload as unknown as PaymentSucceeded));
     if (receipts.length > 0) {
-      await trx('receipts').insert(receipts).onConflict('event_id').ignore();
+      await unnestInsert(trx, 'receipts', RECEIPT_COLUMNS, receipts, { onConflict: ['event_id'] });
       this.stats.receiptsStored += receipts.length;
     }
     // The legal copies (append-only, content-hashed) commit with everything else or not at all.
@@ -118,8 +125,9 @@ export class NotificationHandler implements EventHandler {
   async plan(events: EventRecord[], trx: Trx): Promise<void> {
     const rows = await this.planRows(events, trx);
     await this.deliverInTransaction(trx, rows, events);
-    if (rows.length > 0) await trx('delivery_ledger').insert(await ledgerRows(rows, this.options.dataKeys)).onConflict(['event_id', 'channel', 'recipient']).ignore();
+    if (rows.length > 0) await insertLedgerRows(trx, await ledgerRows(rows, this.options.dataKeys));
     countPlannedSuppressions(rows);
+    this.noteSettled(trx, events, rows);
   }
 
   /**
@@ -139,7 +147,7 @@ export class NotificationHandler implements EventHandler {
         reason: USER_ERASED_REASON,
       })),
     );
-    if (rows.length > 0) await trx('delivery_ledger').insert(rows).onConflict(['event_id', 'channel', 'recipient']).ignore();
+    await insertLedgerRows(trx, rows);
     countPlannedSuppressions(rows);
   }
 
@@ -158,7 +166,31 @@ export class NotificationHandler implements EventHandler {
   }
 
   deliver(events: EventRecord[]): Promise<DeliveryFailure[]> {
-    return this.deliverer.deliver(events);
+    const open = events.filter((e) => !this.settled.delete(e.eventId));
+    if (open.length === 0 && !this.abort.signal.aborted) return Promise.resolve([]);
+    return this.deliverer.deliver(open);
+  }
+
+  /**
+   * Remembers the events whose planned rows were all settled (sent in-app or suppressed) in
+   * `trx`, once it has committed: `deliver` then has nothing to claim for them and skips the
+   * claim query (most chunks of the bulk lane). Nothing is noted before the commit, so a
+   * rolled-back attempt never hides rows; an event not found here is claimed as usual.
+   */
+  private noteSettled(trx: Trx, events: EventRecord[], rows: PlannedRow[]): void {
+    // A savepoint's promise resolves when it is released, before the outer commit.
+    if (trx.parentTransaction) return;
+    const open = new Set(rows.filter((r) => r.status === 'pending').map((r) => r.event_id));
+    const settled = events.filter((e) => !open.has(e.eventId)).map((e) => e.eventId);
+    if (settled.length === 0) return;
+    trx.executionPromise.then(
+      () => {
+        // Entries are taken by `deliver`; ones it never asks for (the group stopped, the event went elsewhere) must not pile up.
+        if (this.settled.size > MAX_SETTLED_NOTES) this.settled.clear();
+        for (const id of settled) this.settled.add(id);
+      },
+      () => undefined,
+    );
   }
 
   /**
@@ -199,7 +231,29 @@ export class NotificationHandler implements EventHandler {
   }
 }
 
-function receiptRow(p: PaymentSucceeded): Record<string, unknown> {
+interface ReceiptRow {
+  event_id: string;
+  payment_id: string;
+  user_id: string;
+  order_id: string | null;
+  amount_minor: number;
+  currency: string;
+  card_last4: string | null;
+  paid_at: Date;
+}
+
+const RECEIPT_COLUMNS: ColumnTypes<ReceiptRow> = {
+  event_id: 'uuid',
+  payment_id: 'text',
+  user_id: 'text',
+  order_id: 'text',
+  amount_minor: 'bigint',
+  currency: 'text',
+  card_last4: 'text',
+  paid_at: 'timestamptz',
+};
+
+function receiptRow(p: PaymentSucceeded): ReceiptRow {
   return {
     event_id: p.event_id,
     payment_id: p.payment_id,
@@ -210,4 +264,30 @@ function receiptRow(p: PaymentSucceeded): Record<string, unknown> {
     card_last4: p.card_last4 ?? null,
     paid_at: new Date(p.occurred_at),
   };
+}
+
+/** A planned ledger row as inserted; the columns a row does not set are NULL, `attempts` 0. */
+type LedgerInsertRow = Pick<PlannedRow, 'event_id' | 'event_type' | 'channel' | 'user_id' | 'status' | 'reason' | 'provider' | 'provider_message_id' | 'template_version' | 'attempts'> &
+  Pick<RecipientColumns, 'recipient'> &
+  Partial<Pick<RecipientColumns, 'recipient_sealed'>>;
+
+const LEDGER_COLUMNS: ColumnTypes<Required<LedgerInsertRow>> = {
+  event_id: 'uuid',
+  event_type: 'text',
+  channel: 'text',
+  recipient: 'text',
+  recipient_sealed: 'text',
+  user_id: 'text',
+  status: 'text',
+  reason: 'text',
+  provider: 'text',
+  provider_message_id: 'text',
+  template_version: 'text',
+  attempts: 'int',
+};
+
+/** Planned rows into delivery_ledger in one statement; a row whose (event, channel, recipient) exists is skipped. */
+async function insertLedgerRows(trx: Trx, rows: readonly LedgerInsertRow[]): Promise<void> {
+  const complete = rows.map((row) => ({ ...row, attempts: row.attempts ?? 0 }));
+  await unnestInsert(trx, 'delivery_ledger', LEDGER_COLUMNS, complete, { onConflict: ['event_id', 'channel', 'recipient'] });
 }
