@@ -4,7 +4,7 @@ import type { Endpoints } from '../../src/config/env';
 import type { ConsumerStats } from '../../src/consumer/consumer-runtime';
 import { InAppChannel } from '../../src/in-app/in-app-channel';
 import type { TopicNames } from '../../src/kafka/topics';
-import type { ChannelName } from '../../src/notifications/channels/channel';
+import type { ChannelName, Provider } from '../../src/notifications/channels/channel';
 import type { LaneName } from '../../src/notifications/routing';
 import type { ChannelSender } from '../../src/notifications/channels/channel-sender';
 import { FailoverProvider } from '../../src/notifications/providers/failover';
@@ -27,6 +27,14 @@ export interface WorkerRun {
   email: boolean;
   /** A lane of the notification group (`tidings run notification --lane`); default `all`. */
   lane?: LaneName;
+  /** Keep, per event, the wall-clock time its email was accepted by the SMTP server (see `acceptances`). */
+  recordAcceptances?: boolean;
+}
+
+/** An email accepted by the SMTP server: its event and when (ms since the epoch, sub-millisecond, this machine's clock). */
+export interface Acceptance {
+  eventId: string;
+  acceptedAt: number;
 }
 
 export interface WorkerRunResult {
@@ -39,8 +47,13 @@ export interface WorkerRunResult {
   externalAtPeakMb: number;
 }
 
-type Command = { type: 'start'; run: WorkerRun } | { type: 'stats' } | { type: 'stop' };
-type Reply = { type: 'ready' } | { type: 'started' } | { type: 'stats'; stats: ConsumerStats } | ({ type: 'stopped' } & WorkerRunResult) | { type: 'failed'; error: string };
+type Command = { type: 'start'; run: WorkerRun } | { type: 'stats' } | { type: 'acceptances' } | { type: 'stop' };
+type Reply =
+  | { type: 'ready' }
+  | { type: 'started' }
+  | { type: 'stats'; stats: ConsumerStats }
+  | { type: 'acceptances'; acceptances: Acceptance[] }
+  | ({ type: 'stopped' } & WorkerRunResult) | { type: 'failed'; error: string };
 
 const RSS_SAMPLE_MS = 100;
 
@@ -54,6 +67,11 @@ export class NotificationWorker {
     return worker;
   }
 
+  /** The worker's process id (for `os.setPriority`, and to tell its `--cpu-prof` profile apart). */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   /** Starts a consumer group; resolves once `startNotificationConsumer` has returned. */
   async start(run: WorkerRun): Promise<void> {
     this.child.send({ type: 'start', run } satisfies Command);
@@ -64,6 +82,12 @@ export class NotificationWorker {
   async stats(): Promise<ConsumerStats> {
     this.child.send({ type: 'stats' } satisfies Command);
     return (await this.reply('stats')).stats;
+  }
+
+  /** The SMTP acceptances recorded since the last call (with `recordAcceptances`). */
+  async acceptances(): Promise<Acceptance[]> {
+    this.child.send({ type: 'acceptances' } satisfies Command);
+    return (await this.reply('acceptances')).acceptances;
   }
 
   /** Stops the group started last (its in-flight chunk finishes) and reports on its run. */
@@ -107,6 +131,7 @@ export class NotificationWorker {
 /** The child side: one consumer group at a time, on the parent's commands. */
 function serve(send: (reply: Reply) => void): void {
   let current: { consumer: NotificationConsumer; platform: Platform; email?: FailoverProvider; rssStartMb: number; sampler: NodeJS.Timeout } | undefined;
+  let acceptances: Acceptance[] = [];
   let peak = process.memoryUsage();
   const sample = (): void => {
     const now = process.memoryUsage();
@@ -119,7 +144,11 @@ function serve(send: (reply: Reply) => void): void {
       const channels: Partial<Record<ChannelName, ChannelSender>> = {
         in_app: new InAppChannel({ db: platform.db }),
       };
-      const email = run.email ? new FailoverProvider({ channel: 'email', providers: [new SmtpProvider({ url: run.endpoints.smtpUrl, from: run.endpoints.mailFrom })] }) : undefined;
+      let email: FailoverProvider | undefined;
+      if (run.email) {
+        const smtp = new SmtpProvider({ url: run.endpoints.smtpUrl, from: run.endpoints.mailFrom });
+        email = new FailoverProvider({ channel: 'email', providers: [run.recordAcceptances ? timedProvider(smtp, (a) => acceptances.push(a)) : smtp] });
+      }
       if (email) channels.email = email;
       peak = process.memoryUsage();
       const rssStartMb = mb(peak.rss);
@@ -130,6 +159,11 @@ function serve(send: (reply: Reply) => void): void {
     }
     if (!current) throw new Error(`${command.type} without a running consumer`);
     if (command.type === 'stats') return { type: 'stats', stats: { ...current.consumer.runtime.stats } };
+    if (command.type === 'acceptances') {
+      const taken = acceptances;
+      acceptances = [];
+      return { type: 'acceptances', acceptances: taken };
+    }
     const { consumer, platform, email, rssStartMb, sampler } = current;
     current = undefined;
     clearInterval(sampler);
@@ -152,6 +186,20 @@ function serve(send: (reply: Reply) => void): void {
   // The bench going away (even by SIGKILL) closes the IPC channel: nothing left to work for.
   process.on('disconnect', () => process.exit(0));
   send({ type: 'ready' });
+}
+
+/** `provider` noting when the server accepted each message: the moment its send resolved, on the wall clock. */
+function timedProvider(provider: Provider, accepted: (a: Acceptance) => void): Provider {
+  return {
+    name: provider.name,
+    channel: provider.channel,
+    async send(message) {
+      const receipt = await provider.send(message);
+      accepted({ eventId: message.eventId, acceptedAt: performance.timeOrigin + performance.now() });
+      return receipt;
+    },
+    close: () => provider.close?.(),
+  };
 }
 
 function mb(bytes: number): number {

@@ -1,7 +1,8 @@
-import nodemailer, { type SendMailOptions } from 'nodemailer';
+import type { SendMailOptions } from 'nodemailer';
 import pLimit from 'p-limit';
 import type { TypedEvent } from '../../src/events/generated';
 import { defaultEmailRenderer } from '../../src/notifications/email/render';
+import { createSmtpTransport, mailOptions } from '../../src/notifications/providers/smtp-provider';
 import { benchEvents } from '../harness/fixtures';
 import { openIsolatedStack } from '../harness/isolated-stack';
 import { drain, eventsOn, publishAll, type Drained } from '../harness/pipeline-drain';
@@ -12,10 +13,12 @@ const EVENTS = 10_000;
 const QUICK_EVENTS = 2_000;
 /** Within run.ts's 5-minute scenario deadline, leaving time to clean up. */
 const BUDGET_MS = 4 * 60_000;
-/** The SMTP provider's defaults: pooled connections, and sends the notification handler keeps in flight. */
+/** The SMTP provider's default pooled connections, and the sends the notification handler keeps in flight (its default sendConcurrency). */
 const CONNECTIONS = 4;
 const IN_FLIGHT = 16;
+/** The bench stack's sender (Endpoints.mailFrom), as the worker's SMTP provider uses it. */
 const FROM = 'Tidings <no-reply@tidings.local>';
+const MESSAGE_DOMAIN = 'tidings.local';
 
 /**
  * The email path measured honestly: the notification pipeline draining a backlog with email
@@ -84,7 +87,7 @@ async function emailsSent(run: Drained): Promise<Array<{ event_id: string; recip
   return run.platform.db('delivery_ledger').where({ channel: 'email', status: 'sent' }).select('event_id', 'recipient');
 }
 
-/** The same messages as the SMTP provider builds (templates, headers, Message-ID), built up front. */
+/** The same messages as the SMTP provider builds (templates, headers, Message-ID, encoding: its own `mailOptions`), built up front. */
 function render(sent: Array<{ event_id: string; recipient: string }>, events: TypedEvent[]): SendMailOptions[] {
   const byId = new Map(events.map((e) => [e.event.event_id, e]));
   const renderer = defaultEmailRenderer();
@@ -92,21 +95,24 @@ function render(sent: Array<{ event_id: string; recipient: string }>, events: Ty
     const typed = byId.get(event_id);
     if (!typed) throw new Error(`the ledger names event ${event_id}, which the bench did not publish`);
     const email = renderer.render(typed.type, typed.event);
-    return {
-      from: FROM,
-      to: recipient,
-      subject: email.subject,
-      html: email.html || undefined,
+    const message = {
+      channel: 'email' as const,
+      eventId: event_id,
+      userId: typed.event.user_id,
+      recipient,
+      idempotencyKey: `${event_id}.email@${MESSAGE_DOMAIN}`,
+      title: email.subject,
       text: email.text,
-      messageId: `<${event_id}.email@tidings.local>`,
-      headers: { 'X-Tidings-Event-Id': event_id, 'X-Tidings-Event-Type': typed.type },
+      html: email.html,
+      data: { eventType: typed.type, eventId: event_id },
     };
+    return mailOptions(message, FROM, MESSAGE_DOMAIN);
   });
 }
 
-/** Emails/s of a pooled transport sending every message, `IN_FLIGHT` at a time, until the sink has them all. */
+/** Emails/s of the SMTP provider's pooled transport (same settings) sending every message, `IN_FLIGHT` at a time, until the sink has them all. */
 async function bareSend(sink: SmtpSink, messages: SendMailOptions[]): Promise<number> {
-  const transport = nodemailer.createTransport({ url: sink.url, pool: true, maxConnections: CONNECTIONS });
+  const transport = createSmtpTransport({ url: sink.url, from: FROM, maxConnections: CONNECTIONS });
   const limit = pLimit(IN_FLIGHT);
   const before = sink.accepted;
   try {

@@ -3,23 +3,25 @@
  * supplies currency precision and calendars, so there is no hand-kept currency table.
  */
 
-const numberFormats = new Map<string, Intl.NumberFormat>();
+const numberFormats = new Map<string, { format: Intl.NumberFormat; digits: number }>();
 const dateFormats = new Map<string, Intl.DateTimeFormat>();
 
 // Intl constructors are costly and notifications format thousands of values per second.
-function currencyFormat(locale: string, currency: string): Intl.NumberFormat {
+// So are resolvedOptions() calls: the currency's digits are kept beside its format.
+function currencyFormat(locale: string, currency: string): { format: Intl.NumberFormat; digits: number } {
   const key = `${locale}\u0000${currency}`;
-  let format = numberFormats.get(key);
-  if (!format) {
-    format = new Intl.NumberFormat(locale, { style: 'currency', currency });
-    numberFormats.set(key, format);
+  let cached = numberFormats.get(key);
+  if (!cached) {
+    const format = new Intl.NumberFormat(locale, { style: 'currency', currency });
+    cached = { format, digits: format.resolvedOptions().maximumFractionDigits ?? 2 };
+    numberFormats.set(key, cached);
   }
-  return format;
+  return cached;
 }
 
 /** Minor-unit exponent of an ISO-4217 currency as Intl knows it: USD 2, JPY 0, BHD 3. */
 export function currencyFractionDigits(currency: string): number {
-  return currencyFormat('en-US', currency).resolvedOptions().maximumFractionDigits ?? 2;
+  return currencyFormat('en-US', currency).digits;
 }
 
 /**
@@ -28,8 +30,7 @@ export function currencyFractionDigits(currency: string): number {
  * rounds to exactly that precision.
  */
 export function formatMinorUnits(amountMinor: number, currency: string, locale: string): string {
-  const format = currencyFormat(locale, currency);
-  const digits = format.resolvedOptions().maximumFractionDigits ?? 2;
+  const { format, digits } = currencyFormat(locale, currency);
   return format.format(amountMinor / 10 ** digits);
 }
 

@@ -1,4 +1,3 @@
-import pLimit from 'p-limit';
 import type { DeliveryFailure } from '../../consumer/event-handler';
 import type { EventRecord } from '../../consumer/messages';
 import { personalValuesOf } from '../../consumer/personal-values';
@@ -18,7 +17,8 @@ import { routeOf } from '../routing';
 import { countDelivery, observeAcceptance } from './delivery-metrics';
 import { Lease, SendHeldBackError } from './lease';
 import { ClaimLostError, type Claim, type ClaimedRow, type LedgerClaims } from './ledger-claims';
-import type { MessageRenderer } from './message-renderer';
+import type { MessageRenderer, RenderedMessage } from './message-renderer';
+import { SendWave, type WaveSlot } from './send-wave';
 import { addressesOf } from './planning';
 
 export interface DeliveryStats {
@@ -104,23 +104,20 @@ export class Deliverer {
 
   /** Delivers the claimed rows; waits for every one to settle, then throws the first infrastructure error, if any. */
   private async sendAll(rows: ClaimedRow[], events: Events, prefs: Map<string, UserPreferences>, claim: Claim, lease: Lease): Promise<DeliveryFailure[]> {
-    const limit = pLimit(this.options.sendConcurrency);
+    const wave = new SendWave(this.options.ledger.outcomes, this.options.sendConcurrency);
     for (const row of rows) this.inFlight.add(row.id);
     const settled = await Promise.allSettled(
-      rows.map((row) =>
-        // In its event's trace context, so the provider's span is a child of the event's process span.
-        limit(() =>
-          inEventContext(row.event_id, async () => {
-            const event = events.get(row.event_id) as EventRecord;
-            try {
-              return { eventId: row.event_id, error: await this.deliverRow(row, event, prefs.get(String(event.payload.user_id)), claim, lease) };
-            } finally {
-              this.inFlight.delete(row.id);
-              lease.release(row.id);
-            }
-          }),
-        ),
-      ),
+      rows.map(async (row) => {
+        const event = events.get(row.event_id) as EventRecord;
+        const slot = wave.join();
+        try {
+          return { eventId: row.event_id, error: await this.deliverRow(row, event, prefs.get(String(event.payload.user_id)), claim, lease, wave, slot) };
+        } finally {
+          slot.leave();
+          this.inFlight.delete(row.id);
+          lease.release(row.id);
+        }
+      }),
     );
     const errors = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as unknown] : []));
     if (errors.length > 0) {
@@ -130,59 +127,85 @@ export class Deliverer {
     return settled.flatMap((s) => (s.status === 'fulfilled' && s.value.error !== undefined ? [s.value] : []));
   }
 
-  /** Delivers one claimed row; returns the error that should retry or dead-letter the event, if any. */
-  private async deliverRow(row: ClaimedRow, event: EventRecord, prefs: UserPreferences | undefined, claim: Claim, lease: Lease): Promise<unknown> {
-    const { ledger, stats } = this.options;
+  /**
+   * Delivers one claimed row: decides and sends it in one of the wave's places, then records
+   * the outcome through the wave (batched with others). Returns the error that should retry
+   * or dead-letter the event, if any.
+   */
+  private async deliverRow(row: ClaimedRow, event: EventRecord, prefs: UserPreferences | undefined, claim: Claim, lease: Lease, wave: SendWave, slot: WaveSlot): Promise<unknown> {
+    // In its event's trace context, so the provider's span is a child of the event's process span.
+    const attempt = await wave.send(() => inEventContext(row.event_id, () => this.attempt(row, event, prefs, claim, lease)));
+    const { logger } = this.options;
+    const entry = { row, claim };
+    switch (attempt.kind) {
+      case 'suppressed':
+        return this.record(slot.record({ ...entry, status: 'suppressed', outcome: { reason: attempt.reason, templateVersion: attempt.templateVersion } }), row.channel, 'suppressed');
+      case 'template':
+        await this.record(slot.record({ ...entry, status: 'failed', outcome: { reason: 'template', error: attempt.error, personal: personalValuesOf(event) } }), row.channel, 'failed');
+        return attempt.error;
+      case 'deferred': {
+        const { templateVersion, ...stored } = attempt.message;
+        const outcome = { reason: 'quiet_hours', notBefore: attempt.notBefore, message: stored, templateVersion };
+        return this.record(slot.record({ ...entry, status: 'deferred', outcome }), row.channel, 'deferred');
+      }
+      case 'sent': {
+        const { result, templateVersion } = attempt;
+        faultPoint('notification.after-provider-accepted');
+        // Providers that failed before this one left error text in the attempts.
+        const personal = result.attempts.some((a) => a.error !== undefined) ? personalValuesOf(event) : [];
+        const outcome = { provider: result.provider, providerMessageId: result.receipt?.providerMessageId, templateVersion, personal };
+        await this.untilRecorded(() => slot.record({ ...entry, status: 'sent', outcome, attempts: result.attempts }), { event, channel: row.channel, result });
+        return undefined;
+      }
+      case 'not-sent': {
+        const { result, templateVersion } = attempt;
+        const error = result.error;
+        // A provider's reply may quote the address and the name: masked in the ledger and the log.
+        const personal = personalValuesOf(event);
+        if (error instanceof RecipientUnreachableError) {
+          // A dead address is the user's state, not the event's fault: record it, try the fallback.
+          await this.record(slot.record({ ...entry, status: 'failed', outcome: { reason: 'unreachable', error, templateVersion, personal }, attempts: result.attempts }), row.channel, 'failed', result);
+          return this.fallback(row, event, claim, lease, wave);
+        }
+        const retriable = !(error instanceof TidingsError) || error.retriable;
+        await this.record(slot.record({ ...entry, status: retriable ? 'pending' : 'failed', outcome: { error, templateVersion, personal }, attempts: result.attempts }), row.channel, 'failed', result, !retriable);
+        logger.warn({ eventId: row.event_id, channel: row.channel, error: redactedErrorText(error, [row.recipient, ...personal]) }, 'notification not sent');
+        return error;
+      }
+    }
+  }
+
+  /** What to do with one claimed row, and the provider send if it goes out; throws to leave the row claimed (shutdown, lost claim). */
+  private async attempt(row: ClaimedRow, event: EventRecord, prefs: UserPreferences | undefined, claim: Claim, lease: Lease): Promise<RowDecision> {
     const sender = this.options.channels[row.channel];
-    if (!sender) return this.record(ledger.finish(row, claim, 'suppressed', { reason: 'channel_disabled' }), row.channel, 'suppressed');
+    if (!sender) return { kind: 'suppressed', reason: 'channel_disabled' };
     const route = routeOf(event.type);
     let message;
     try {
       message = this.options.renderer.render(row, event);
     } catch (error) {
-      await this.record(ledger.finish(row, claim, 'failed', { reason: 'template', error, personal: personalValuesOf(event) }), row.channel, 'failed');
-      return error;
+      return { kind: 'template', error };
     }
     const now = this.options.now();
     // Quiet hours hold back non-urgent messages on intrusive channels until they are over.
     if (route.priority !== 'high' && (row.channel === 'sms' || row.channel === 'push') && prefs?.quietHours && inQuietHours(prefs.quietHours, now)) {
-      const { templateVersion, ...stored } = message;
-      return this.record(ledger.finish(row, claim, 'deferred', { reason: 'quiet_hours', notBefore: quietHoursEnd(prefs.quietHours, now), message: stored, templateVersion }), row.channel, 'deferred');
+      return { kind: 'deferred', message, notBefore: quietHoursEnd(prefs.quietHours, now) };
     }
     const limiter = this.options.rateLimiter;
     if (limiter && row.user_id && row.rate_limit === null && limiter.limitOf(row.channel)) {
       const decision = await limiter.take({ id: row.id, userId: row.user_id, channel: row.channel, mandatory: route.mandatory }, claim.token, now);
       if (decision === 'lost') {
-        stats.claimsLost++;
+        this.options.stats.claimsLost++;
         throw new ClaimLostError(row.id);
       }
-      if (decision === 'limited') return this.record(ledger.finish(row, claim, 'suppressed', { reason: 'rate_limited', templateVersion: message.templateVersion }), row.channel, 'suppressed');
+      if (decision === 'limited') return { kind: 'suppressed', reason: 'rate_limited', templateVersion: message.templateVersion };
     }
     // Shutting down: a send not yet started is left claimed for the next owner.
     if (this.options.signal.aborted) throw new RetryAbortedError('notification delivery');
     if (this.ledgerUnreachable) throw new SendHeldBackError(row.id, 'the ledger cannot record sends right now');
     lease.assertCanSend(row.id);
     const result = await sender.sendWithAttempts(message);
-    if (result.receipt) {
-      faultPoint('notification.after-provider-accepted');
-      // Providers that failed before this one left error text in the attempts.
-      const personal = result.attempts.some((a) => a.error !== undefined) ? personalValuesOf(event) : [];
-      const outcome = { provider: result.provider, providerMessageId: result.receipt.providerMessageId, templateVersion: message.templateVersion, personal };
-      await this.untilRecorded(() => ledger.finish(row, claim, 'sent', outcome, result.attempts), { event, channel: row.channel, result });
-      return undefined;
-    }
-    const error = result.error;
-    // A provider's reply may quote the address and the name: masked in the ledger and the log.
-    const personal = personalValuesOf(event);
-    if (error instanceof RecipientUnreachableError) {
-      // A dead address is the user's state, not the event's fault: record it, try the fallback.
-      await this.record(ledger.finish(row, claim, 'failed', { reason: 'unreachable', error, templateVersion: message.templateVersion, personal }, result.attempts), row.channel, 'failed', result);
-      return this.fallback(row, event, claim, lease);
-    }
-    const retriable = !(error instanceof TidingsError) || error.retriable;
-    await this.record(ledger.finish(row, claim, retriable ? 'pending' : 'failed', { error, templateVersion: message.templateVersion, personal }, result.attempts), row.channel, 'failed', result, !retriable);
-    this.options.logger.warn({ eventId: row.event_id, channel: row.channel, error: redactedErrorText(error, [row.recipient, ...personal]) }, 'notification not sent');
-    return error;
+    return { kind: result.receipt ? 'sent' : 'not-sent', result, templateVersion: message.templateVersion };
   }
 
   /**
@@ -220,7 +243,7 @@ export class Deliverer {
     return undefined;
   }
 
-  private async fallback(row: ClaimedRow, event: EventRecord, claim: Claim, lease: Lease): Promise<unknown> {
+  private async fallback(row: ClaimedRow, event: EventRecord, claim: Claim, lease: Lease, wave: SendWave): Promise<unknown> {
     const channelRoute = routeOf(event.type).channels.find((c) => c.channel === row.channel);
     if (!channelRoute?.fallback) return undefined;
     const payload = event.payload as unknown as EventMap[EventType];
@@ -232,11 +255,20 @@ export class Deliverer {
     if (!inserted) return undefined;
     this.inFlight.add(inserted.id);
     lease.hold([inserted.id], Date.now() - 1);
+    const slot = wave.join();
     try {
-      return await this.deliverRow(inserted, event, undefined, claim, lease);
+      return await this.deliverRow(inserted, event, undefined, claim, lease, wave, slot);
     } finally {
+      slot.leave();
       this.inFlight.delete(inserted.id);
       lease.release(inserted.id);
     }
   }
 }
+
+/** What `attempt` decided for a row (and the provider's answer when it sent). */
+type RowDecision =
+  | { kind: 'suppressed'; reason: string; templateVersion?: string }
+  | { kind: 'template'; error: unknown }
+  | { kind: 'deferred'; message: RenderedMessage; notBefore: Date }
+  | { kind: 'sent' | 'not-sent'; result: FailoverResult; templateVersion: string };

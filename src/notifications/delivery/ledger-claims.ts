@@ -4,10 +4,9 @@ import { columnOpener, columnSealer } from '../../crypto/sealed-columns';
 import type { Db } from '../../db/database';
 import { TidingsError } from '../../errors';
 import type { Logger } from '../../observability/logger';
-import { redactedErrorText } from '../../observability/redaction';
 import type { ChannelName, OutboundMessage } from '../channels/channel';
-import { attemptRows } from '../delivery-attempts';
 import type { FailoverResult } from '../providers/failover';
+import { LedgerOutcomes, type FinalStatus, type Outcome } from './ledger-outcomes';
 import { recipientColumns, recipientSql } from './ledger-recipient';
 
 /** A ledger row as a deliverer holds it once claimed. */
@@ -35,19 +34,7 @@ export interface Claim {
   leaseMs: number;
 }
 
-export type FinalStatus = 'sent' | 'pending' | 'failed' | 'suppressed' | 'deferred';
-
-export interface Outcome {
-  provider?: string;
-  providerMessageId?: string;
-  error?: unknown;
-  reason?: string;
-  templateVersion?: string;
-  notBefore?: Date;
-  message?: OutboundMessage;
-  /** The event's personal values, masked in the recorded error text besides the row's address (see redactedErrorText). */
-  personal?: readonly string[];
-}
+export type { FinalStatus, Outcome } from './ledger-outcomes';
 
 /** A claimed row was not found under its claim: its lease ran out and another deliverer took it. */
 export class ClaimLostError extends TidingsError {
@@ -80,14 +67,19 @@ type StoredRow = Omit<ClaimedRow, 'message'> & { message: OutboundMessage | stri
  * is finished `suppressed` (user_erased) at once and never handed out.
  */
 export class LedgerClaims {
+  /** Records rows' outcomes, many in one statement (`finish` records one). */
+  readonly outcomes: LedgerOutcomes;
+
   constructor(
     private readonly db: Db,
-    private readonly logger: Logger,
+    logger: Logger,
     /** Counts finishes that found their claim gone. */
-    private readonly counters: { claimsLost: number },
+    counters: { claimsLost: number },
     /** Users' data keys; without them addresses and messages are stored as they are. */
     private readonly dataKeys?: DataKeyStore,
-  ) {}
+  ) {
+    this.outcomes = new LedgerOutcomes(db, logger, counters, dataKeys);
+  }
 
   newClaim(owner: string, leaseMs: number): Claim {
     return { token: randomUUID(), owner, leaseMs };
@@ -163,53 +155,13 @@ export class LedgerClaims {
   }
 
   /**
-   * Records a claimed row's outcome and its provider attempts in one statement (one round
-   * trip; a retried write cannot record the attempts twice), only while `claim` holds the row.
+   * Records a claimed row's outcome and its provider attempts in one statement (see
+   * LedgerOutcomes, which also records many rows at once), only while `claim` holds the row.
    * Returns false, logs and counts when the claim was lost.
    */
   async finish(row: ClaimedRow, claim: Claim, status: FinalStatus, outcome: Outcome, attempts: FailoverResult['attempts'] = []): Promise<boolean> {
-    const message = status === 'deferred' && outcome.message !== undefined ? await this.storedMessage(row.user_id, outcome.message) : null;
-    const attempted = status === 'sent' || status === 'pending' || (status === 'failed' && outcome.reason !== 'template');
-    const update = this.db('delivery_ledger')
-      .where({ id: row.id, claim_token: claim.token, status: 'sending' })
-      .update({
-        status,
-        provider: outcome.provider ?? null,
-        provider_message_id: outcome.providerMessageId ?? null,
-        attempts: row.attempts + (attempted ? 1 : 0),
-        error: outcome.error === undefined ? null : redactedErrorText(outcome.error, [row.recipient, ...(outcome.personal ?? [])]),
-        // A sent row keeps why it was planned (e.g. `fallback_from_push`); others say why not sent.
-        ...(status === 'sent' && outcome.reason === undefined ? {} : { reason: outcome.reason ?? null }),
-        ...(outcome.templateVersion === undefined ? {} : { template_version: outcome.templateVersion }),
-        ...(status === 'deferred' ? { not_before: outcome.notBefore ?? null, message } : {}),
-        claim_token: null,
-        claim_expires_at: null,
-        updated_at: new Date(),
-      })
-      .returning('id')
-      .toSQL();
-    let matched: number;
-    if (attempts.length === 0) {
-      matched = (await this.db.raw<{ rows: unknown[] }>(update.sql, update.bindings)).rows.length;
-    } else {
-      // The attempts are written only if the update matched (they hang off the updated row).
-      const result = await this.db.raw<{ rows: unknown[] }>(
-        `WITH updated AS (${update.sql}),
-         recorded AS (
-           INSERT INTO delivery_attempts (ledger_id, provider, status, error, latency_ms)
-           SELECT u.id, a.provider, a.status, a.error, a.latency_ms
-           FROM updated u CROSS JOIN jsonb_to_recordset(?::jsonb) AS a(provider text, status text, error text, latency_ms int)
-         )
-         SELECT id FROM updated`,
-        [...update.bindings, JSON.stringify(attemptRows(row.id, attempts, [row.recipient, ...(outcome.personal ?? [])]))],
-      );
-      matched = result.rows.length;
-    }
-    if (matched === 0) {
-      this.counters.claimsLost++;
-      this.logger.warn({ rowId: row.id, eventId: row.event_id, channel: row.channel, status }, 'ledger row not recorded: its claim was lost (the lease ran out and another deliverer took it)');
-    }
-    return matched > 0;
+    const [recorded] = await this.outcomes.recordMany([{ row, claim, status, outcome, attempts }]);
+    return recorded === true;
   }
 
   /**
@@ -230,13 +182,6 @@ export class LedgerClaims {
       out.push({ ...row, recipient: opener.open(row.recipient), message });
     }
     return out;
-  }
-
-  /** A deferred message as stored: its JSON sealed with the user's data key (a JSON string then), or as it is. */
-  private async storedMessage(userId: string | null, message: OutboundMessage): Promise<string> {
-    const sealer = await columnSealer(this.dataKeys, userId === null ? [] : [userId]);
-    const json = JSON.stringify(message);
-    return sealer.sealing && userId !== null ? JSON.stringify(sealer.seal(userId, json)) : json;
   }
 
   private claimUpdate(source: string): string {
