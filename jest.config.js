@@ -32,5 +32,13 @@ module.exports = {
       displayName: 'chaos',
       testMatch: ['<rootDir>/test/chaos/**/*.test.ts'],
     },
+    // A three-node Kafka cluster of their own (free ports, temp folder) beside the shared stack,
+    // whose registry and PostgreSQL they use: `npm run test:cluster` runs them on their own.
+    {
+      ...common,
+      ...stack,
+      displayName: 'cluster',
+      testMatch: ['<rootDir>/test/cluster/**/*.test.ts'],
+    },
   ],
 };

@@ -64,6 +64,8 @@ const schema = z.object({
   SCHEMA_REGISTRY_CA_FILE: z.string().refine(isReadableFile, { message: 'must be a readable PEM file' }).optional(),
   /** Port of the SASL_SSL broker `tidings dev up --secure` runs beside the plain one (controller on the next port). Default 9094. */
   TIDINGS_KAFKA_SECURE_PORT: localPort.optional(),
+  /** First client port of the cluster `tidings dev up --brokers <n>` runs (src/dev/kafka-cluster.ts). Default 9192. */
+  TIDINGS_KAFKA_CLUSTER_PORT: localPort.optional(),
   /** Default: the local stack's server, postgres://postgres@127.0.0.1:<TIDINGS_POSTGRES_PORT or 5432>/tidings. */
   DATABASE_URL: z
     .string()

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { StackError } from '../errors';
 import { kafkaSecurityConfig, type KafkaSecurity } from '../kafka/client';
 import { BackgroundProcess, waitUntil } from './background-process';
@@ -10,8 +10,9 @@ import { findJava } from './java';
 import { cachedClasspath, resolveClasspath } from './maven';
 
 /**
- * A single-node Apache Kafka in KRaft combined mode (broker + controller), run from the
- * Maven Central jars. 4.4.0 is the newest 4.x and kafkajs 2.2.4 passes the suite against it.
+ * An Apache Kafka node in KRaft combined mode (broker + controller), run from the Maven Central
+ * jars: alone by default, or one node of a cluster (src/dev/kafka-cluster.ts). 4.4.0 is the
+ * newest 4.x and kafkajs 2.2.4 passes the suite against it.
  */
 export const KAFKA_VERSION = '4.4.0';
 const LOG4J_VERSION = '2.25.3';
@@ -27,6 +28,26 @@ export interface KafkaServerOptions {
   cacheHome?: string;
   /** Listeners with SASL and TLS and an authorizer instead of one plaintext listener. Default: none. */
   security?: BrokerSecurity;
+  /** This node's place in a cluster. Default: a cluster of its own (node 1, the only voter, RF 1). */
+  cluster?: ClusterMembership;
+}
+
+/** What makes a node one of several: its id, the controller quorum and the replication every node applies. */
+export interface ClusterMembership {
+  nodeId: number;
+  /** `controller.quorum.voters`: `1@127.0.0.1:9195,2@127.0.0.1:9196,…` */
+  quorumVoters: string;
+  /** Every node's storage is formatted with the cluster's one id. */
+  clusterId: string;
+  /** Replicas of new topics and of the offsets and transaction state topics. */
+  replicationFactor: number;
+  /** `min.insync.replicas`: acks=all writes fail, rather than being kept by fewer copies. */
+  minInsyncReplicas: number;
+}
+
+/** A KRaft cluster id (what `kafka-storage random-uuid` prints: 22 base64url characters). */
+export function newClusterId(): string {
+  return randomUUID().replace(/-/g, '').slice(0, 22);
 }
 
 /** What makes a broker secure: its listeners' settings, its users, and how it is probed. */
@@ -90,7 +111,7 @@ export class KafkaServer {
     if (!fs.existsSync(path.join(this.dir, 'data', 'meta.properties'))) {
       const format = spawnSync(
         java,
-        ['-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', randomUUID().replace(/-/g, '').slice(0, 22), '-c', config, ...(this.options.security?.formatArgs() ?? [])],
+        ['-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', this.options.cluster?.clusterId ?? newClusterId(), '-c', config, ...(this.options.security?.formatArgs() ?? [])],
         { encoding: 'utf8' },
       );
       // Its stdout lists the users' SCRAM keys: only its errors are shown.
@@ -132,12 +153,18 @@ export class KafkaServer {
   private writeConfig(): string {
     fs.mkdirSync(path.join(this.dir, 'data'), { recursive: true });
     const file = path.join(this.dir, 'server.properties');
+    const { nodeId, quorumVoters, replicationFactor, minInsyncReplicas } = this.options.cluster ?? {
+      nodeId: 1,
+      quorumVoters: `1@127.0.0.1:${this.controllerPort}`,
+      replicationFactor: 1,
+      minInsyncReplicas: 1,
+    };
     fs.writeFileSync(
       file,
       [
         'process.roles=broker,controller',
-        'node.id=1',
-        `controller.quorum.voters=1@127.0.0.1:${this.controllerPort}`,
+        `node.id=${nodeId}`,
+        `controller.quorum.voters=${quorumVoters}`,
         'controller.listener.names=CONTROLLER',
         ...(this.options.security?.properties({ port: this.port, controllerPort: this.controllerPort }) ?? [
           `listeners=PLAINTEXT://127.0.0.1:${this.port},CONTROLLER://127.0.0.1:${this.controllerPort}`,
@@ -147,10 +174,13 @@ export class KafkaServer {
         ]),
         `log.dirs=${path.join(this.dir, 'data')}`,
         'num.partitions=6',
-        'offsets.topic.replication.factor=1',
+        // Tidings creates its topics (sources, retry tiers, DLQs) with the cluster's default replication.
+        `default.replication.factor=${replicationFactor}`,
+        `min.insync.replicas=${minInsyncReplicas}`,
+        `offsets.topic.replication.factor=${replicationFactor}`,
         'offsets.topic.num.partitions=10',
-        'transaction.state.log.replication.factor=1',
-        'transaction.state.log.min.isr=1',
+        `transaction.state.log.replication.factor=${replicationFactor}`,
+        `transaction.state.log.min.isr=${minInsyncReplicas}`,
         'transaction.state.log.num.partitions=4',
         'group.initial.rebalance.delay.ms=0',
         // Topics are created explicitly (`tidings topics create`); a typo must not create one.
@@ -190,6 +220,14 @@ export class KafkaServer {
 }
 
 export async function canListTopics(brokers: string[], security?: KafkaSecurity): Promise<boolean> {
+  return withProbeAdmin(brokers, security, false, async (admin) => {
+    await admin.listTopics();
+    return true;
+  });
+}
+
+/** `ask`'s answer from a short-lived admin client that tries once and logs nothing; `otherwise` when anything fails. */
+export async function withProbeAdmin<T>(brokers: string[], security: KafkaSecurity | undefined, otherwise: T, ask: (admin: Admin) => Promise<T>): Promise<T> {
   const kafka = new Kafka({
     clientId: 'tidings-probe',
     brokers,
@@ -201,10 +239,9 @@ export async function canListTopics(brokers: string[], security?: KafkaSecurity)
   const admin = kafka.admin();
   try {
     await admin.connect();
-    await admin.listTopics();
-    return true;
+    return await ask(admin);
   } catch {
-    return false;
+    return otherwise;
   } finally {
     await admin.disconnect().catch(() => undefined);
   }

@@ -5,6 +5,7 @@ import { ensureDatabase } from '../db/database';
 import { ConfigError, StackError } from '../errors';
 import { eventTopicSpecs, prefixedTopics } from '../kafka/topics';
 import { BackgroundProcess, waitUntil } from './background-process';
+import { KafkaCluster } from './kafka-cluster';
 import { SECURE_KAFKA_USERS, SecureKafka, type SecureKafkaUser } from './kafka-security';
 import { KafkaServer, KAFKA_VERSION, canListTopics } from './kafka-server';
 import { PROJECT_ROOT, stackHome } from './paths';
@@ -37,6 +38,8 @@ export interface StackOptions {
 export interface UpOptions {
   /** Also the SASL_SSL broker with users and ACLs (src/dev/kafka-security.ts), beside the plain one. */
   secure?: boolean;
+  /** More than 1: also a KRaft cluster of that many nodes (src/dev/kafka-cluster.ts), beside the plain broker. Default 1. */
+  brokers?: number;
 }
 
 /** The notification group's default id (consumers/notification NOTIFICATION_GROUP): the secure broker's ACLs name it. */
@@ -56,6 +59,8 @@ interface Plan {
   smtp: Disposition;
   /** `none`: not asked for (`dev up` without --secure). */
   secureKafka: 'none' | 'own' | 'start';
+  /** `none`: not asked for (`dev up` without --brokers); `own`: every node runs. */
+  cluster: 'none' | 'own' | 'start';
 }
 
 const SMTP_PORT = 1025;
@@ -106,11 +111,11 @@ export class LocalStack {
   /** Starts what is not running; resolves when every component answers. */
   async up(options: UpOptions = {}): Promise<ComponentStatus[]> {
     const plan = await this.plan(options);
-    await checkPrerequisites(this.requirements(plan));
+    await checkPrerequisites(this.requirements(plan, options));
     await this.upPostgres(plan.postgres);
     // Downloads and unpacking run (synchronously) before anything talks to a server, so
     // they cannot starve a connection attempt of the event loop.
-    if (plan.kafka === 'start' || plan.secureKafka === 'start') await this.step(`Kafka ${KAFKA_VERSION} jars`, async () => `${this.kafka.install().length} jars (Maven cache)`);
+    if (plan.kafka === 'start' || plan.secureKafka === 'start' || plan.cluster === 'start') await this.step(`Kafka ${KAFKA_VERSION} jars`, async () => `${this.kafka.install().length} jars (Maven cache)`);
     if (plan.registry === 'start') await this.step(`Apicurio Registry ${APICURIO_VERSION} distribution`, async () => this.registry.install());
     // Kafka and the registry boot in parallel: together that is most of a cold start.
     await Promise.all([
@@ -146,7 +151,25 @@ export class LocalStack {
       });
     }
     if (plan.secureKafka !== 'none') await this.step(`Kafka ${KAFKA_VERSION} SASL_SSL`, () => this.upSecureKafka());
+    if (plan.cluster !== 'none') {
+      const cluster = this.kafkaCluster(options.brokers);
+      await this.step(`Kafka ${KAFKA_VERSION} cluster of ${cluster.size} nodes`, async () => {
+        await cluster.start();
+        return `${cluster.brokers.join(',')} (replication factor ${cluster.replicationFactor}, min.insync.replicas ${cluster.minInsyncReplicas})`;
+      });
+    }
     return this.status();
+  }
+
+  /** The cluster `up --brokers <n>` runs: `size` nodes, or as many as it was set up with. */
+  private kafkaCluster(size?: number): KafkaCluster {
+    return new KafkaCluster({ home: this.home, size, port: this.env.TIDINGS_KAFKA_CLUSTER_PORT });
+  }
+
+  /** The cluster's bootstrap list, when it has been set up (`dev up --brokers <n>`). */
+  kafkaClusterBrokers(): string[] | undefined {
+    const cluster = this.kafkaCluster();
+    return cluster.isSetUp() ? cluster.brokers : undefined;
   }
 
   /**
@@ -171,8 +194,8 @@ export class LocalStack {
   /** Stops the components this stack started (never external ones). */
   async down(): Promise<string[]> {
     const stopped: string[] = [];
-    const results = await Promise.all([this.mail.stop(), this.registry.stop(), this.kafka.stop(), this.secureKafka.stop()]);
-    ['smtp', 'registry', 'kafka', 'kafka-secure'].forEach((name, i) => {
+    const results = await Promise.all([this.mail.stop(), this.registry.stop(), this.kafka.stop(), this.secureKafka.stop(), this.kafkaCluster().stop()]);
+    ['smtp', 'registry', 'kafka', 'kafka-secure', 'kafka-cluster'].forEach((name, i) => {
       if (results[i]) stopped.push(name);
     });
     // Last: the registry keeps its schemas in it.
@@ -182,12 +205,14 @@ export class LocalStack {
 
   async status(): Promise<ComponentStatus[]> {
     const secure = this.secureKafka.isSetUp();
-    const [kafkaUp, registryUp, smtpUp, pgUp, secureUp] = await Promise.all([
+    const cluster = this.kafkaCluster();
+    const [kafkaUp, registryUp, smtpUp, pgUp, secureUp, clusterNodes] = await Promise.all([
       canListTopics(this.endpoints.kafkaBrokers, this.endpoints.kafkaSecurity),
       isRegistryUp(this.endpoints.schemaRegistryUrl).catch(() => false),
       smtpGreets(Number(new URL(this.endpoints.smtpUrl).port || 25), new URL(this.endpoints.smtpUrl).hostname).catch(() => false),
       ensureDatabase(this.endpoints.databaseUrl).then(() => true, () => false),
       secure ? canListTopics(this.secureKafka.brokers, this.secureKafka.security('admin')) : Promise.resolve(false),
+      cluster.isSetUp() ? cluster.nodeStatus() : Promise.resolve([]),
     ]);
     const pgEmbedded = this.postgres.isRunning() || this.embeddedForced || (this.databaseUrlIsDefault && !pgUp);
     return [
@@ -204,19 +229,28 @@ export class LocalStack {
       ...(secure
         ? [{ name: 'kafka-secure', endpoint: this.secureKafka.brokers.join(','), managed: true, up: secureUp, detail: `Kafka ${KAFKA_VERSION} SASL_SSL, SCRAM-SHA-512, ACLs (users: ${SECURE_KAFKA_USERS.join(', ')})` }]
         : []),
+      ...clusterNodes.map(({ node, up }, i) => ({
+        name: `kafka-${node.proc.name}`,
+        endpoint: node.brokers.join(','),
+        managed: true,
+        up,
+        detail: `Kafka ${KAFKA_VERSION} cluster node ${i + 1} of ${cluster.size} (broker+controller, controller port ${node.controllerPort})`,
+      })),
     ];
   }
 
   /** Which components answer already, so only the others are checked for, downloaded and started. */
   private async plan(options: UpOptions): Promise<Plan> {
     const secureKafka = !options.secure ? 'none' : ownRunning(this.secureKafka.server.proc, this.secureKafka.server.port, 'TIDINGS_KAFKA_SECURE_PORT') ? 'own' : 'start';
+    const nodes = (options.brokers ?? 1) > 1 ? this.kafkaCluster(options.brokers).nodes : [];
+    const cluster = nodes.length === 0 ? 'none' : nodes.every((node) => ownRunning(node.proc, node.port, 'TIDINGS_KAFKA_CLUSTER_PORT')) ? 'own' : 'start';
     const [postgres, kafka, registry, smtp] = await Promise.all([
       this.postgresDisposition(),
       disposition(!!this.env.KAFKA_BROKERS, () => ownRunning(this.kafka.proc, this.kafka.port, 'TIDINGS_KAFKA_PORT'), () => canListTopics(this.kafka.brokers)),
       disposition(!!this.env.SCHEMA_REGISTRY_URL, () => ownRunning(this.registry.process, this.registry.port, 'TIDINGS_REGISTRY_PORT'), () => isRegistryUp(this.registry.url)),
       disposition(!!this.env.SMTP_URL, () => ownRunning(this.mail, SMTP_PORT, 'the SMTP port'), () => smtpGreets(SMTP_PORT)),
     ]);
-    return { postgres, kafka, registry, smtp, secureKafka };
+    return { postgres, kafka, registry, smtp, secureKafka, cluster };
   }
 
   private async postgresDisposition(): Promise<Disposition> {
@@ -234,7 +268,7 @@ export class LocalStack {
     return disposition(!this.databaseUrlIsDefault, running, () => isPostgresAnswering(this.endpoints.databaseUrl));
   }
 
-  private requirements(plan: Plan): Requirements {
+  private requirements(plan: Plan, options: UpOptions): Requirements {
     const requirements: Requirements = { java: [], downloads: [], ports: [] };
     if (plan.postgres === 'start') {
       if (!this.postgres.isInstalled()) requirements.downloads.push(`PostgreSQL ${POSTGRES_BINARIES_VERSION}`);
@@ -259,6 +293,20 @@ export class LocalStack {
       requirements.ports.push(
         { port: this.secureKafka.server.port, expected: "the secure Kafka broker's SASL_SSL listener", fix },
         { port: this.secureKafka.server.controllerPort, expected: "the secure Kafka broker's controller listener", fix },
+      );
+    }
+    if (plan.cluster === 'start') {
+      requirements.java.push({ component: `Kafka ${KAFKA_VERSION} cluster`, minMajor: 17 });
+      if (!this.kafka.isInstalled() && plan.kafka !== 'start' && plan.secureKafka !== 'start') requirements.downloads.push(`Kafka ${KAFKA_VERSION}`);
+      const cluster = this.kafkaCluster(options.brokers);
+      const fix = `stop it, or set TIDINGS_KAFKA_CLUSTER_PORT to the first of ${2 * cluster.size} free ports (clients, then controllers)`;
+      requirements.ports.push(
+        ...cluster.nodes
+          .filter((node) => !node.proc.isRunning())
+          .flatMap((node) => [
+            { port: node.port, expected: `Kafka cluster ${node.proc.name}`, fix },
+            { port: node.controllerPort, expected: `Kafka cluster ${node.proc.name}'s controller listener`, fix },
+          ]),
       );
     }
     if (plan.registry === 'start') {

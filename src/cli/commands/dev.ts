@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { LocalStack, StackOptions } from '../../dev/stack';
+import { ConfigError } from '../../errors';
 import { devModules } from '../dev-modules';
 
 const localStack = (options: StackOptions = {}): LocalStack => new (devModules.stack().LocalStack)(options);
@@ -13,6 +14,21 @@ function printSecureCredentials(stack: LocalStack): void {
   for (const [user, file] of Object.entries(files)) console.log(`  ${user.padEnd(17)} ${file}`);
 }
 
+/** The cluster's bootstrap list as the line a shell exports, when `dev up --brokers <n>` has set it up. */
+function printClusterBrokers(stack: LocalStack): void {
+  const brokers = stack.kafkaClusterBrokers();
+  if (!brokers) return;
+  console.log('\nKafka cluster: point a publisher, a worker or `tidings topics create` at it with');
+  console.log(`  KAFKA_BROKERS=${brokers.join(',')}`);
+}
+
+/** `--brokers <n>`: 1 (the single broker alone) or the size of a cluster started beside it (the cluster checks the size). */
+function parseBrokers(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new ConfigError(`--brokers must be a whole number of brokers (got "${value}")`);
+  return n;
+}
+
 export function registerDevCommands(program: Command): void {
   const dev = program.command('dev').description('the local stack (Kafka, schema registry, SMTP catcher and, when none answers, PostgreSQL) without Docker');
 
@@ -20,6 +36,7 @@ export function registerDevCommands(program: Command): void {
     .command('up')
     .description('start what is not running; returns when every component answers')
     .option('--secure', 'also a SASL_SSL broker (SCRAM-SHA-512 over TLS, ACLs) beside the plain one, default 127.0.0.1:9094 (TIDINGS_KAFKA_SECURE_PORT)')
+    .option('--brokers <n>', 'also a KRaft cluster of n nodes (3 to 9) beside the plain broker, default 127.0.0.1:9192-9194 (TIDINGS_KAFKA_CLUSTER_PORT)', '1')
     .addHelpText(
       'after',
       `
@@ -29,14 +46,24 @@ payment-producer and notification with generated passwords, and ACLs giving each
 needs. The plain broker on 9092 stays as it is. Each user's settings are written to an env file:
 
   $ tidings dev up --secure
-  $ set -a; . .tidings/kafka-secure/env/auth-producer.env; set +a    then run a process as that user`,
+  $ set -a; . .tidings/kafka-secure/env/auth-producer.env; set +a    then run a process as that user
+
+--brokers 3 starts a three-node KRaft cluster (each node broker and controller) beside the plain
+broker, in .tidings/kafka-cluster/: clients on TIDINGS_KAFKA_CLUSTER_PORT and the next two ports
+(default 9192-9194), controllers on the three after. Topics get 3 replicas, min.insync.replicas=2.
+See docs/cluster.md.
+
+  $ tidings dev up --brokers 3
+  $ KAFKA_BROKERS=127.0.0.1:9192,127.0.0.1:9193,127.0.0.1:9194 tidings topics create`,
     )
-    .action(async (opts: { secure?: boolean }) => {
+    .action(async (opts: { secure?: boolean; brokers: string }) => {
       const started = Date.now();
+      const brokers = parseBrokers(opts.brokers);
       const stack = localStack({ progress: (line) => console.log(line) });
-      await stack.up({ secure: opts.secure === true });
+      await stack.up({ secure: opts.secure === true, brokers });
       console.log(`stack up in ${((Date.now() - started) / 1000).toFixed(1)} s (files under ${stack.home})`);
       if (opts.secure) printSecureCredentials(stack);
+      if (brokers > 1) printClusterBrokers(stack);
     });
 
   dev
@@ -57,6 +84,7 @@ needs. The plain broker on 9092 stays as it is. Each user's settings are written
         console.log(`${s.up ? 'up  ' : 'DOWN'}  ${s.name.padEnd(12)} ${s.endpoint}${s.managed ? '' : ' (external)'}${s.detail ? `  ${s.detail}` : ''}`);
       }
       printSecureCredentials(stack);
+      printClusterBrokers(stack);
       if (statuses.some((s) => !s.up)) process.exitCode = 1;
     });
 
