@@ -57,12 +57,25 @@ type Reply =
 
 const RSS_SAMPLE_MS = 100;
 
+/**
+ * The V8 heap limit the bench's workers run with, as docs/performance.md tells operators to run
+ * theirs (`NODE_OPTIONS=--max-old-space-size=192`): without it V8 lets a busy worker's heap grow
+ * to about four times what is live. TIDINGS_BENCH_WORKER_HEAP_MB sets another; 0 leaves Node's default.
+ */
+export function workerHeapOption(): string | undefined {
+  const raw = process.env.TIDINGS_BENCH_WORKER_HEAP_MB ?? '192';
+  const mb = Number(raw);
+  if (!Number.isInteger(mb) || mb < 0) throw new Error(`TIDINGS_BENCH_WORKER_HEAP_MB must be a whole number of MB, 0 for Node's default (got "${raw}")`);
+  return mb === 0 ? undefined : `--max-old-space-size=${mb}`;
+}
+
 export class NotificationWorker {
   private constructor(private readonly child: ChildProcess) {}
 
   static async fork(): Promise<NotificationWorker> {
-    // The parent's execArgv (tsx's loader, --cpu-prof…) is inherited.
-    const worker = new NotificationWorker(fork(__filename));
+    // The parent's execArgv (tsx's loader, --cpu-prof…) is inherited, and the heap limit added.
+    const heap = workerHeapOption();
+    const worker = new NotificationWorker(fork(__filename, { execArgv: [...process.execArgv, ...(heap ? [heap] : [])] }));
     await worker.reply('ready');
     return worker;
   }

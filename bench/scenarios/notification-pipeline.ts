@@ -3,6 +3,7 @@ import { benchEvents } from '../harness/fixtures';
 import { openIsolatedStack, type IsolatedStack } from '../harness/isolated-stack';
 import { CHUNK, drain, eventsOn, expectations, publishAll, verifyEffects, type Drained } from '../harness/pipeline-drain';
 import { fromSamples, perSecond, type Comparison, type Measurement, type Scenario } from '../harness/scenario';
+import { workerHeapOption } from '../harness/notification-worker';
 
 /** Events the untimed warm-up run works through (retry topics, broker and database caches). */
 const WARM_UP_EVENTS = 2_000;
@@ -98,6 +99,7 @@ export const notificationPipeline: Scenario = {
         unit: 'MB',
         detail: {
           process: 'notification worker (child process, tsx)',
+          nodeOptions: workerHeapOption() ?? 'none',
           rssAtStartMb: rss.rssStartMb,
           heapTotalAtPeakMb: rss.heapTotalAtPeakMb,
           externalAtPeakMb: rss.externalAtPeakMb,

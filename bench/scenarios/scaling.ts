@@ -1,6 +1,7 @@
 import { openIsolatedStack } from '../harness/isolated-stack';
 import { drain, eventsOn, publishBacklog, verifyEffects } from '../harness/pipeline-drain';
 import { fromSamples, perSecond, type Comparison, type Measurement, type Scenario } from '../harness/scenario';
+import { workerHeapOption } from '../harness/notification-worker';
 
 const DEFAULT_SIZES = [10_000, 100_000, 1_000_000];
 const QUICK_SIZES = [10_000, 20_000];
@@ -68,6 +69,7 @@ export const scaling: Scenario = {
         fromSamples(`rss-peak@${label(size)}`, 'MB', rss, {
           ...detail,
           process: 'notification worker (child process)',
+          nodeOptions: workerHeapOption() ?? 'none',
           // Of the round with the highest peak: what the process started at, and V8's heap and the memory outside it at the peak.
           rssAtStartMb: peak?.rssStartMb ?? 0,
           heapTotalAtPeakMb: peak?.heapTotalAtPeakMb ?? 0,
