@@ -68,6 +68,17 @@ interface Reader {
   read: (buf: Buffer) => Record<string, unknown>;
 }
 
+/** The schema id and Avro body of a Confluent-framed value; a MalformedMessageError when it is not one. */
+function framed(value: Buffer | null): { schemaId: number; body: Buffer } {
+  if (!value || value.length < HEADER_LENGTH) {
+    throw new MalformedMessageError(`message value too short for the Confluent wire format (${value?.length ?? 0} bytes)`);
+  }
+  if (value[0] !== MAGIC_BYTE) {
+    throw new MalformedMessageError(`unknown magic byte ${value[0]} (expected ${MAGIC_BYTE})`);
+  }
+  return { schemaId: value.readInt32BE(1), body: value.subarray(HEADER_LENGTH) };
+}
+
 /** The subject of an event on `topic`, by TopicRecordNameStrategy: `<topic>-<record full name>`. */
 export function subjectFor(topic: string, definition: Pick<EventDefinition, 'recordName'>): string {
   return `${topic}-${definition.recordName}`;
@@ -209,19 +220,22 @@ export class EventRegistry {
    * registry that cannot be reached is a retriable RegistryError.
    */
   async decode(value: Buffer | null): Promise<DecodedEvent> {
-    if (!value || value.length < HEADER_LENGTH) {
-      throw new MalformedMessageError(`message value too short for the Confluent wire format (${value?.length ?? 0} bytes)`);
-    }
-    if (value[0] !== MAGIC_BYTE) {
-      throw new MalformedMessageError(`unknown magic byte ${value[0]} (expected ${MAGIC_BYTE})`);
-    }
-    const schemaId = value.readInt32BE(1);
+    const { schemaId, body } = framed(value);
     const reader = await this.readerFor(schemaId);
     try {
-      return { schemaId, definition: reader.definition, payload: reader.read(value.subarray(HEADER_LENGTH)) };
+      return { schemaId, definition: reader.definition, payload: reader.read(body) };
     } catch (error) {
       throw new MalformedMessageError(`Avro body does not match schema ${schemaId}: ${describe(error)}`, error);
     }
+  }
+
+  /**
+   * The event type of a message value from its schema id alone, the body left unread: what a
+   * filter by type needs to pass over the other types' records at the cost of a map look-up.
+   * A frame or schema id `decode` would refuse is refused the same way.
+   */
+  async typeOf(value: Buffer | null): Promise<EventType> {
+    return (await this.readerFor(framed(value).schemaId)).definition.type as EventType;
   }
 
   private async lookUp(type: EventType, topic: string, subject: string, definition: EventDefinition): Promise<number> {

@@ -60,7 +60,11 @@ export async function readRanges(kafka: Kafka, ranges: PartitionRange[], options
           return;
         }
         const end = BigInt(range.end);
-        const inRange = batch.messages.filter((m) => BigInt(m.offset) >= BigInt(range.next) && BigInt(m.offset) < end);
+        const next = BigInt(range.next);
+        const inRange = batch.messages.filter((m) => {
+          const offset = BigInt(m.offset);
+          return offset >= next && offset < end;
+        });
         for (let start = 0; start < inRange.length; ) {
           if (options.signal.aborted || !isRunning() || isStale()) return;
           const slice = inRange.slice(start, start + Math.max(1, options.chunkSize()));

@@ -53,10 +53,10 @@ export class RecordFilter {
     const out: FilterResult = { matched: [], filteredOut: 0, malformed: 0, erased: 0 };
     const { types, user, keepMalformed } = this.filter;
     const filtering = types.length > 0 || user !== undefined;
-    const records = messages.map((message) => toInboundRecord(topic, partition, message));
-    const keys = this.dataKeys && new ChunkKeys(this.dataKeys, records);
-    for (const [i, message] of messages.entries()) {
-      const record = records[i] as InboundRecord;
+    let candidates = messages.map((message) => ({ message, record: toInboundRecord(topic, partition, message) }));
+    if (types.length > 0 && user === undefined) candidates = await this.ofTypes(candidates, out);
+    const keys = this.dataKeys && new ChunkKeys(this.dataKeys, candidates.map((c) => c.record));
+    for (const { message, record } of candidates) {
       let event: EventRecord;
       try {
         event = await decodeEvent(this.registry, record, keys);
@@ -81,6 +81,30 @@ export class RecordFilter {
       out.matched.push({ message, record, event });
     }
     return out;
+  }
+
+  /**
+   * `--type` alone: the records whose schema is of one of the types, told from the schema id
+   * without decoding the body (a dry run over a mixed topic decodes only what it keeps). The
+   * others are filtered out as decoding them would have done; one whose frame no schema
+   * reads is malformed, as decoding would say. A record of another type whose body is
+   * corrupt is counted filtered out, not malformed: it would not be replayed either way.
+   */
+  private async ofTypes<T extends { record: InboundRecord }>(candidates: T[], out: FilterResult): Promise<T[]> {
+    const kept: T[] = [];
+    for (const candidate of candidates) {
+      let type: string;
+      try {
+        type = await this.registry.typeOf(candidate.record.value);
+      } catch (error) {
+        if (!(error instanceof MalformedMessageError)) throw error;
+        out.malformed++;
+        continue;
+      }
+      if (this.filter.types.includes(type)) kept.push(candidate);
+      else out.filteredOut++;
+    }
+    return kept;
   }
 
   private matches(event: EventRecord): boolean {
