@@ -23,6 +23,8 @@ export interface WorkerRun {
   clientId: string;
   groupId: string;
   chunkSize: number;
+  /** Partitions the group works on at once (`tidings run notification --partitions-concurrency`); default 1. */
+  partitionsConcurrency?: number;
   /** Channels enabled besides in-app: email to `endpoints.smtpUrl`. Others are left out (`channel_disabled`). */
   email: boolean;
   /** A lane of the notification group (`tidings run notification --lane`); default `all`. */
@@ -166,7 +168,7 @@ function serve(send: (reply: Reply) => void): void {
       peak = process.memoryUsage();
       const rssStartMb = mb(peak.rss);
       const sampler = setInterval(sample, RSS_SAMPLE_MS);
-      const consumer = await startNotificationConsumer(platform, { groupId: run.groupId, chunkSize: run.chunkSize, channels, lane: run.lane });
+      const consumer = await startNotificationConsumer(platform, { groupId: run.groupId, chunkSize: run.chunkSize, partitionsConcurrency: run.partitionsConcurrency, channels, lane: run.lane });
       current = { consumer, platform, email, rssStartMb, sampler };
       return { type: 'started' };
     }

@@ -107,7 +107,7 @@ export interface Drained extends WorkerRunResult {
 export async function drain(
   own: IsolatedStack,
   label: string,
-  options: { stopAt: number; deadline: number; smtpUrl?: string; progress?: (line: string) => void },
+  options: { stopAt: number; deadline: number; smtpUrl?: string; partitionsConcurrency?: number; progress?: (line: string) => void },
 ): Promise<Drained> {
   const platform = own.platform({ databaseUrl: await own.createDatabase(), smtpUrl: options.smtpUrl });
   const groupId = `${own.id}.notification.${label}`;
@@ -116,7 +116,7 @@ export async function drain(
   const worker = await NotificationWorker.fork();
   try {
     const start = process.hrtime.bigint();
-    await worker.start({ endpoints: platform.endpoints, topics: own.topics, clientId: own.id, groupId, chunkSize: CHUNK, email: options.smtpUrl !== undefined });
+    await worker.start({ endpoints: platform.endpoints, topics: own.topics, clientId: own.id, groupId, chunkSize: CHUNK, partitionsConcurrency: options.partitionsConcurrency, email: options.smtpUrl !== undefined });
     let done = 0;
     let first: { at: bigint; done: number } | undefined;
     let reported = Date.now();

@@ -32,6 +32,8 @@ export interface NotificationConsumerOptions {
   /** Default `tidings.notification` plus `.priority` / `.bulk` for a lane. */
   groupId?: string;
   chunkSize?: number;
+  /** Partitions an instance works on at the same time (see ConsumerRuntimeOptions.partitionsConcurrency). Default 1. */
+  partitionsConcurrency?: number;
   /** Delay of each retry tier; default 10 s, 1 min, 10 min, 1 h. */
   retryDelaysMs?: readonly number[];
   outageBackoff?: { initialMs: number; maxMs: number };
@@ -112,6 +114,7 @@ export function buildNotificationConsumer(platform: Platform, options: Notificat
     maxHoldAgeMs: options.maxHoldAgeMs,
     handler,
     chunkSize: options.chunkSize,
+    partitionsConcurrency: options.partitionsConcurrency,
   });
   // Messages held back by quiet hours go out when the hours are over.
   const deferred = new DeferredDispatcher({ ...options.deferred, db: platform.db, channels, clock: options.clock, dataKeys: platform.dataKeys });

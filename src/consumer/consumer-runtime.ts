@@ -54,6 +54,13 @@ export interface ConsumerRuntimeOptions {
   lane?: Lane;
   /** Records per database transaction, 1 to 10 000. Default 500. */
   chunkSize?: number;
+  /**
+   * Partitions an instance works on at the same time, 1 to 4. Default 1. Each partition's
+   * chunks still run one after another, each its own transaction, so per-key order and
+   * exactly-once effects hold; with 2 the worker's CPU and PostgreSQL work overlap instead of
+   * taking turns (docs/performance.md). Each partition in progress holds a database connection.
+   */
+  partitionsConcurrency?: number;
   /** A new group starts at the beginning of its topics. Default true: no event is skipped. */
   fromBeginning?: boolean;
   /**
@@ -145,6 +152,7 @@ export class ConsumerRuntime {
       // A fetch returns as soon as records arrive; this only bounds an idle fetch, which a
       // stopping consumer waits for (the 5 s default made every stop take about 5 s).
       maxWaitTimeInMs: 1000,
+      partitionsConcurrency: settings.partitionsConcurrency,
       // kafkajs restarts a consumer that crashed (e.g. while the broker restarts); once this
       // runtime is stopping, a restart would only reconnect something being shut down.
       retry: { initialRetryTime: 100, retries: 8, restartOnFailure: async () => this.running },

@@ -15,6 +15,10 @@ const settingsSchema = z
     orderedTopics: z.array(z.string().min(1)).default([]),
     retryDelaysMs: z.array(durationMs).min(1).readonly().default(DEFAULT_RETRY_DELAYS_MS),
     chunkSize: z.number().int().min(1).max(10_000).default(500),
+    // Each partition's chunks stay in order and one at a time; a key lives in one partition.
+    // At most 4: the main and retry consumers' open transactions (2 × 4) leave connections of
+    // the default pool of 10 for the queries a transaction's work makes outside it.
+    partitionsConcurrency: z.number().int().min(1).max(4).default(1),
     fromBeginning: z.boolean().default(true),
     // The broker's default group.min.session.timeout.ms and group.max.session.timeout.ms.
     sessionTimeoutMs: z.number().int().min(6_000).max(1_800_000).default(30_000),

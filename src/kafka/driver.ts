@@ -100,11 +100,13 @@ export interface ConsumerSpec {
   maxBytesPerPartition?: number;
   maxBytes?: number;
   maxWaitTimeInMs?: number;
+  /** Partitions whose batches are handled at the same time (each partition's still one after another). Default 1. */
+  partitionsConcurrency?: number;
   /** Retries of the client's own; `restartOnFailure` says whether a crashed consumer rejoins. */
   retry?: { initialRetryTime?: number; retries?: number; restartOnFailure?: (error: Error) => Promise<boolean> };
 }
 
-/** A group member: manual commits, one partition's batch handled at a time. */
+/** A group member: manual commits, each partition's batches handled one at a time (up to `partitionsConcurrency` partitions at once). */
 export interface DriverConsumer {
   connect(): Promise<void>;
   disconnect(): Promise<void>;

@@ -11,7 +11,7 @@ export function kafkajsDriver(kafka: Kafka): KafkaDriver {
   return {
     name: 'kafkajs',
     producer: (spec = {}) => new KafkajsProducer(kafkajsProducer(kafka, spec), spec.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None),
-    consumer: (spec) => new KafkajsConsumer(kafka.consumer(spec)),
+    consumer: ({ partitionsConcurrency, ...spec }) => new KafkajsConsumer(kafka.consumer(spec), partitionsConcurrency ?? 1),
     admin: () => new KafkajsAdmin(kafka.admin()),
   };
 }
@@ -55,7 +55,10 @@ class KafkajsProducer implements DriverProducer {
 }
 
 class KafkajsConsumer implements DriverConsumer {
-  constructor(private readonly native: Consumer) {}
+  constructor(
+    private readonly native: Consumer,
+    private readonly partitionsConcurrency: number,
+  ) {}
 
   connect(): Promise<void> {
     return this.native.connect();
@@ -71,7 +74,7 @@ class KafkajsConsumer implements DriverConsumer {
 
   run(eachBatch: (context: BatchContext) => Promise<void>): Promise<void> {
     // kafkajs's payload is a BatchContext as it is.
-    return this.native.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch });
+    return this.native.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: this.partitionsConcurrency, eachBatch });
   }
 
   onGroupJoin(listener: (join: GroupJoin) => void): () => void {

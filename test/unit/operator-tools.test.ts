@@ -1,4 +1,5 @@
 import { PassThrough } from 'node:stream';
+import { parseWholeNumber } from '../../src/cli/parse-options';
 import { createProgress } from '../../src/cli/progress';
 import { parseTimePoint, parseTimeRange } from '../../src/cli/time-range';
 import { ConfigError } from '../../src/errors';
@@ -28,6 +29,16 @@ describe('--from / --to', () => {
     expect(() => parseTimeRange({ from: '-1h', to: '-2h' }, NOW)).toThrow('--from (2026-12-02T11:00:00.000Z) is after --to (2026-12-02T10:00:00.000Z): swap them');
     expect(parseTimeRange({ from: '-2h' }, NOW)).toEqual({ fromMs: NOW - 7_200_000 });
     expect(parseTimeRange({}, NOW)).toEqual({});
+  });
+});
+
+describe('whole-number flags', () => {
+  it('takes a whole number in range and refuses anything else, naming the flag and the range', () => {
+    expect(parseWholeNumber('3', '--partitions-concurrency', 1, 4)).toBe(3);
+    for (const bad of ['0', '5', '2.5', '-1', 'two', '', '1e0']) {
+      expect(() => parseWholeNumber(bad, '--partitions-concurrency', 1, 4)).toThrow(ConfigError);
+      expect(() => parseWholeNumber(bad, '--partitions-concurrency', 1, 4)).toThrow(`--partitions-concurrency must be a whole number from 1 to 4 (got "${bad}")`);
+    }
   });
 });
 

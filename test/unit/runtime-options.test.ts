@@ -25,6 +25,7 @@ describe('consumer runtime options', () => {
       orderedTopics: [],
       retryDelaysMs: [10_000, 60_000, 600_000, 3_600_000],
       chunkSize: 500,
+      partitionsConcurrency: 1,
       fromBeginning: true,
       sessionTimeoutMs: 30_000,
       outageBackoff: { initialMs: 200, maxMs: 30_000 },
@@ -38,6 +39,13 @@ describe('consumer runtime options', () => {
     expect(refusal({ chunkSize: 0 })).toMatch(/^invalid consumer runtime options: chunkSize .*>=1/);
     expect(refusal({ chunkSize: 10_001 })).toMatch(/chunkSize .*<=10000/);
     expect(refusal({ chunkSize: 2.5 })).toMatch(/chunkSize .*int/);
+  });
+
+  it('refuses partitions worked on at once outside 1..4, naming the option', () => {
+    expect(refusal({ partitionsConcurrency: 0 })).toMatch(/^invalid consumer runtime options: partitionsConcurrency .*>=1/);
+    expect(refusal({ partitionsConcurrency: 5 })).toMatch(/partitionsConcurrency .*<=4/);
+    expect(refusal({ partitionsConcurrency: 1.5 })).toMatch(/partitionsConcurrency .*int/);
+    expect(consumerRuntimeSettings({ ...base, partitionsConcurrency: 4 }).partitionsConcurrency).toBe(4);
   });
 
   it("refuses a session timeout outside the broker's 6 s..30 min", () => {

@@ -18,7 +18,7 @@ import { Platform } from '../../platform';
 import { checkInboxRetention } from '../../retention/inbox-retention';
 import { Pruner } from '../../retention/pruner';
 import { retentionOptionsFromEnv, retentionSettings, type RetentionOptionsInput } from '../../retention/retention-options';
-import { parsePort } from '../parse-options';
+import { parsePort, parseWholeNumber } from '../parse-options';
 import { startWorkerEndpoints, type WorkerEndpoints } from '../worker-endpoints';
 
 /** A started group as `run` sees it: something to stop, and numbers to log when it has. */
@@ -42,6 +42,12 @@ interface RunOptions {
   retryDelays?: string;
   sessionTimeout?: string;
   metricsPort?: string;
+  partitionsConcurrency?: string;
+}
+
+/** `--partitions-concurrency`: 1 to 4 (the runtime's range), or undefined for the default. */
+function partitionsConcurrencyOf(options: RunOptions): number | undefined {
+  return options.partitionsConcurrency === undefined ? undefined : parseWholeNumber(options.partitionsConcurrency, '--partitions-concurrency', 1, 4);
 }
 
 const GROUPS: Record<string, (platform: Platform, options: RunOptions) => Promise<RunningGroup>> = {
@@ -51,6 +57,7 @@ const GROUPS: Record<string, (platform: Platform, options: RunOptions) => Promis
       groupId: options.groupId,
       retryDelaysMs: options.retryDelays === undefined ? undefined : parseDurations(options.retryDelays, '--retry-delays'),
       sessionTimeoutMs: options.sessionTimeout === undefined ? undefined : parseDuration(options.sessionTimeout, '--session-timeout'),
+      partitionsConcurrency: partitionsConcurrencyOf(options),
     });
     return { ...runtimeParts(consumer.runtime), stop: () => consumer.stop(), stats: () => ({ group: consumer.runtime.groupId, ...consumer.runtime.stats }) };
   },
@@ -129,6 +136,7 @@ export function registerRunCommand(program: Command): void {
     .option('--topic-prefix <prefix>', 'prefix of every topic name (overrides TIDINGS_TOPIC_PREFIX)')
     .option('--retry-delays <list>', 'delay of each retry tier, e.g. 10s,1m,10m,1h (the default)')
     .option('--session-timeout <duration>', 'how long the broker waits for a silent instance, e.g. 30s (the default)')
+    .option('--partitions-concurrency <n>', 'notification: partitions an instance works on at once, 1 (the default) to 4; each partition in order, its chunks one at a time')
     .option('--metrics-port <port>', 'serve GET /metrics (Prometheus), /healthz and /readyz on this port, on every interface (overrides TIDINGS_METRICS_PORT; default: not served)')
     .addHelpText(
       'after',
@@ -149,6 +157,9 @@ Examples:
     .action(async (group: string, options: RunOptions) => {
       const start = GROUPS[group];
       if (!start) throw new ConfigError(`unknown consumer group "${group}" (known: ${names})`);
+      // Bad flags are refused before anything is contacted.
+      if (group !== 'notification' && options.partitionsConcurrency !== undefined) throw new ConfigError(`--partitions-concurrency applies to the notification group only, not "${group}"`);
+      partitionsConcurrencyOf(options);
       const logger = createLogger(`run:${group}`);
       // The flag overrides the env var and goes through the same validation.
       const env = readEnv(options.topicPrefix === undefined ? process.env : { ...process.env, TIDINGS_TOPIC_PREFIX: options.topicPrefix });
