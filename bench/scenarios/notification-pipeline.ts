@@ -8,7 +8,7 @@ import { workerHeapOption } from '../harness/notification-worker';
 /** Events the untimed warm-up run works through (retry topics, broker and database caches). */
 const WARM_UP_EVENTS = 2_000;
 /** Within the scenario's deadline, leaving time to clean up. */
-const BUDGET_MS = 6 * 60_000;
+const BUDGET_MS = 8 * 60_000;
 /** The second pipeline side's `partitionsConcurrency` (the first runs the default, 1). */
 const CONCURRENT_PARTITIONS = 2;
 /** DESIGN.md: worker RSS < 250 MB under backlog. */
