@@ -85,6 +85,29 @@ describe('notification providers: SMTP and Twilio through their real clients, wi
       expect(receipt.providerMessageId).toBe(`<${msg.idempotencyKey}@tidings.test>`);
     });
 
+    it('builds plain-address emails itself and leaves an internationalised sender to nodemailer: both arrive whole', async () => {
+      const own = track(new SmtpProvider({ url: ctx.mail.url, from: FROM }));
+      const idn = track(new SmtpProvider({ url: ctx.mail.url, from: 'Tidings <avis@exämple.test>' }));
+      const subject = 'Paiement reçu — 12,50 € pour « Abonnement annuel », merci de votre confiance';
+      const text = 'Bonjour Zoë,\n\n.Merci = thanks \nLigne longue: ' + 'x'.repeat(120);
+      const sent: Array<{ provider: SmtpProvider; msg: OutboundMessage; builtBy: RegExp }> = [
+        { provider: own, msg: message('email', 'zoe.muller+1@example.com', { title: subject, text, data: { eventType: 'PAYMENT_SUCCEEDED' } }), builtBy: /boundary="=_tidings_/ },
+        { provider: idn, msg: message('email', 'zoe.muller+2@example.com', { title: subject, text, data: { eventType: 'PAYMENT_SUCCEEDED' } }), builtBy: /boundary="(?!=_tidings_)/ },
+      ];
+      for (const { provider, msg, builtBy } of sent) {
+        const receipt = await provider.send(msg);
+        const [got] = await ctx.mail.waitFor((all) => all.some((m) => m.to.includes(msg.recipient)));
+        const mail = ctx.mail.to(msg.recipient)[0] ?? got;
+        expect(mail).toMatchObject({ to: [msg.recipient], subject, text, html: msg.html, messageId: receipt.providerMessageId });
+        expect(mail?.headers['x-tidings-event-id']).toBe(msg.eventId);
+        expect(mail?.headers['x-tidings-event-type']).toBe('PAYMENT_SUCCEEDED');
+        expect(mail?.headers['date']).toMatch(/^\w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} [+-]\d{4}$/);
+        expect(mail?.headers['content-type']).toMatch(builtBy);
+      }
+      expect(ctx.mail.to('zoe.muller+1@example.com')[0]?.from).toBe('no-reply@tidings.test');
+      expect(ctx.mail.to('zoe.muller+2@example.com')[0]?.from).toBe('avis@exämple.test');
+    });
+
     it('classifies a 4xx refusal as retriable and a 5xx refusal as not', async () => {
       const smtp = track(new SmtpProvider({ url: ctx.mail.url, from: FROM }));
       ctx.mail.refuse({ code: 451 });
