@@ -36,6 +36,8 @@ export interface WorkerRun {
 /** An email accepted by the SMTP server: its event and when (ms since the epoch, sub-millisecond, this machine's clock). */
 export interface Acceptance {
   eventId: string;
+  /** When the worker handed the message to the SMTP provider. */
+  sentAt: number;
   acceptedAt: number;
 }
 
@@ -209,8 +211,9 @@ function timedProvider(provider: Provider, accepted: (a: Acceptance) => void): P
     name: provider.name,
     channel: provider.channel,
     async send(message) {
+      const sentAt = performance.timeOrigin + performance.now();
       const receipt = await provider.send(message);
-      accepted({ eventId: message.eventId, acceptedAt: performance.timeOrigin + performance.now() });
+      accepted({ eventId: message.eventId, sentAt, acceptedAt: performance.timeOrigin + performance.now() });
       return receipt;
     },
     close: () => provider.close?.(),

@@ -1,10 +1,12 @@
-import nodemailer, { type SendMailOptions, type Transporter } from 'nodemailer';
+import type { SendMailOptions } from 'nodemailer';
+import MailComposer from 'nodemailer/lib/mail-composer';
 import { z } from 'zod';
 import { durationMs, parseOptions } from '../../config/options';
 import { ProviderError, describe } from '../../errors';
 import { ATTR, inClientSpan } from '../../observability/tracing';
 import type { ChannelName, OutboundMessage, Provider, ProviderReceipt } from '../channels/channel';
 import { buildMime, parseMailbox } from '../email/mime';
+import { SmtpPool, type SmtpEnvelope } from './smtp-pool';
 
 export interface SmtpProviderOptions {
   /** `smtp://` or `smtps://` URL of the relay, credentials included. */
@@ -38,14 +40,16 @@ const optionsSchema = z.object({
 });
 
 /**
- * Email through nodemailer over SMTP with a pooled connection. SMTP answers are classified:
- * 4xx replies and connection problems may succeed later (retriable), 5xx replies will not.
+ * Email over SMTP through a pool of connections (`SmtpPool`, nodemailer's SMTP protocol
+ * engine). Messages to plain ASCII addresses are built by `buildMime`; anything else is
+ * composed by nodemailer's MailComposer. SMTP answers are classified: 4xx replies and
+ * connection problems may succeed later (retriable), 5xx replies will not.
  */
 export class SmtpProvider implements Provider {
   readonly name: string;
   readonly channel: ChannelName = 'email';
   readonly from: string;
-  private readonly transport: Transporter;
+  private readonly pool: SmtpPool;
   private readonly messageIdDomain: string;
   /** The envelope sender when `from` is a plain ASCII mailbox: then emails are built by `buildMime`, not nodemailer's composer. */
   private readonly envelopeFrom: string | undefined;
@@ -57,7 +61,7 @@ export class SmtpProvider implements Provider {
     // A Message-ID needs a domain part; the sender's domain is the one we can vouch for.
     this.messageIdDomain = /@([A-Za-z0-9.-]+)/.exec(options.from)?.[1] ?? 'tidings.local';
     this.envelopeFrom = parseMailbox(options.from)?.address;
-    this.transport = createSmtpTransport(options);
+    this.pool = new SmtpPool(options);
   }
 
   async send(message: OutboundMessage): Promise<ProviderReceipt> {
@@ -65,9 +69,9 @@ export class SmtpProvider implements Provider {
     return inClientSpan('smtp send', { [ATTR.channel]: 'email', [ATTR.provider]: this.name }, async (span) => {
       try {
         const composed = mailOptions(message, this.from, this.messageIdDomain);
-        const raw = this.envelopeFrom === undefined ? undefined : rawMessage(composed, message);
-        const info = (await this.transport.sendMail(raw ? { envelope: { from: this.envelopeFrom, to: [message.recipient] }, raw, messageId: composed.messageId } : composed)) as { messageId: string; response?: string };
-        const messageId = raw ? (composed.messageId as string) : info.messageId;
+        const { envelope, raw } = await this.build(composed, message);
+        const info = await this.pool.send(envelope, raw);
+        const messageId = String(composed.messageId);
         span.setAttribute(ATTR.providerMessageId, messageId);
         const code = Number.parseInt(info.response ?? '', 10);
         if (Number.isInteger(code)) span.setAttribute(ATTR.smtpResponseCode, code);
@@ -78,6 +82,16 @@ export class SmtpProvider implements Provider {
         throw this.classify(error, message.recipient);
       }
     });
+  }
+
+  /** The envelope and bytes of `composed`: built in one pass for plain ASCII addresses, by nodemailer's composer otherwise. */
+  private async build(composed: SendMailOptions, message: OutboundMessage): Promise<{ envelope: SmtpEnvelope; raw: Buffer }> {
+    const raw = this.envelopeFrom === undefined ? undefined : rawMessage(composed, message);
+    if (raw && this.envelopeFrom !== undefined) return { envelope: { from: this.envelopeFrom, to: [message.recipient] }, raw };
+    const mail = new MailComposer(composed).compile();
+    const { from, to } = mail.getEnvelope();
+    const built = await new Promise<Buffer>((resolve, reject) => mail.build((error, bytes) => (error ? reject(error) : resolve(bytes))));
+    return { envelope: { from: from || '', to }, raw: built };
   }
 
   /**
@@ -93,25 +107,8 @@ export class SmtpProvider implements Provider {
   }
 
   close(): void {
-    this.transport.close();
+    this.pool.close();
   }
-}
-
-/**
- * The pooled nodemailer transport of an SMTP provider, with its defaults (exported so the
- * email benchmark's bare baseline sends over exactly the provider's pool).
- */
-export function createSmtpTransport(input: SmtpProviderOptions): Transporter {
-  const options = parseOptions('SMTP provider', optionsSchema, input);
-  return nodemailer.createTransport({
-    url: options.url,
-    pool: true,
-    maxConnections: options.maxConnections,
-    maxMessages: options.maxMessagesPerConnection,
-    connectionTimeout: options.connectTimeoutMs,
-    greetingTimeout: options.connectTimeoutMs,
-    socketTimeout: options.socketTimeoutMs,
-  });
 }
 
 /**
