@@ -9,6 +9,8 @@ describe('priority lanes', () => {
   let ctx: TestContext;
   let publisher: Publisher;
   const lanes: NotificationConsumer[] = [];
+  /** Publish → email accepted of the confirmations sent with the lanes (first test). */
+  const laneLatencies: number[] = [];
 
   // Bulk auth traffic (the security alerts among auth events ride the priority lane), queued
   // before any consumer starts; each test reads it with consumer groups of its own.
@@ -53,7 +55,7 @@ describe('priority lanes', () => {
     await waitFor('the priority lane to pass the backlog', () => priority.runtime.stats.skipped >= 40_000, 120_000);
     await waitFor('the bulk lane to be busy', () => bulk.runtime.stats.processed >= 1_000, 120_000);
 
-    const latencies: number[] = [];
+    const latencies = laneLatencies;
     for (let i = 0; i < 5; i++) {
       const started = await publishConfirmation(`vip-${i}`, `vip-${i}@example.com`);
       await ctx.mail.waitFor(emailed(`vip-${i}@example.com`), 5_000);
@@ -68,15 +70,19 @@ describe('priority lanes', () => {
     await Promise.all(lanes.splice(0).map((l) => l.stop()));
   });
 
-  it('control: with --lane all (one group for everything) the same backlog holds a payment confirmation past the 5 s bound', async () => {
+  it('control: with --lane all (one group for everything) the confirmation waits behind its partition of the backlog', async () => {
     const all = await startNotificationConsumer(ctx.platform, { lane: 'all', groupId: ctx.groupId('all') });
     lanes.push(all);
     await waitFor('the single group to be busy', () => all.runtime.stats.processed >= 1_000, 120_000);
-    await publishConfirmation('control', 'control@example.com');
-    // The bound the lanes meet, as a deadline: without them the confirmation queues behind
-    // the auth batches the group has fetched, so it is not emailed in time.
-    await expect(ctx.mail.waitFor(emailed('control@example.com'), 5_000)).rejects.toThrow(/not met after 5000 ms/);
-    expect(backlog.length - all.runtime.stats.processed).toBeGreaterThan(10_000);
-    console.log(`without lanes, a payment confirmation published during the same backlog was not emailed within 5 s (${all.runtime.stats.processed} backlog events processed by then)`);
-  }, 200_000);
+    const before = all.runtime.stats.processed;
+    const started = await publishConfirmation('control', 'control@example.com');
+    // Without lanes the confirmation is behind the auth events of its partition still queued
+    // (thousands): however fast the worker, those are worked first.
+    await ctx.mail.waitFor(emailed('control@example.com'), 180_000);
+    const latency = Date.now() - started;
+    const workedFirst = all.runtime.stats.processed - before;
+    expect(workedFirst).toBeGreaterThan(1_000);
+    expect(latency).toBeGreaterThan(Math.max(...laneLatencies));
+    console.log(`without lanes, a payment confirmation published during the same backlog was emailed after ${latency} ms, behind ${workedFirst} backlog events; with lanes: ${laneLatencies.join(', ')} ms`);
+  }, 300_000);
 });
