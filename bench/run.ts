@@ -8,6 +8,8 @@ import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { describe } from '../src/errors';
 import { openBenchStack, type BenchStack } from './harness/bench-stack';
+import { KAFKA_VERSION } from '../src/dev/kafka-server';
+import { APICURIO_VERSION } from '../src/dev/registry-server';
 import { buildRows, textTable, writeResults, type RunInfo, type ScenarioOutcome } from './harness/report';
 import type { BenchContext } from './harness/scenario';
 import { SCENARIOS } from './scenarios';
@@ -47,6 +49,20 @@ function gitCommit(): string {
   const head = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim() || 'unknown';
   const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8' }).stdout.trim();
   return dirty ? `${head}+changes` : head;
+}
+
+/** The servers the run measured against, with their versions, for the results' machine line. */
+async function serversOf(stack: Promise<BenchStack> | undefined, outcomes: ScenarioOutcome[]): Promise<string[]> {
+  const opened = await stack?.catch(() => undefined);
+  if (!opened) return [];
+  const servers = [`Kafka ${KAFKA_VERSION} (one KRaft broker)`, `Apicurio Registry ${APICURIO_VERSION}`];
+  const pg = await opened.platform.db
+    .raw<{ rows: Array<{ server_version: string }> }>('SHOW server_version')
+    .then((r) => `PostgreSQL ${r.rows[0]?.server_version.split(' ')[0] ?? '?'}`)
+    .catch(() => 'PostgreSQL');
+  servers.push(pg);
+  if (outcomes.some((o) => o.scenario.name === 'email-path' || o.scenario.name === 'priority-lane')) servers.push("Postfix's smtp-sink (Debian postfix package)");
+  return servers;
 }
 
 function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
@@ -100,7 +116,9 @@ async function main(argv: string[]): Promise<number> {
   });
 
   const startedAt = new Date();
+  const loadAtStart = os.loadavg()[0] ?? 0;
   const outcomes: ScenarioOutcome[] = [];
+  const servers: string[] = [];
   try {
     for (const scenario of selected) {
       progress(`▶ ${scenario.name}: ${scenario.description}`);
@@ -114,6 +132,7 @@ async function main(argv: string[]): Promise<number> {
         outcomes.push({ scenario, error: describe(error), durationS: elapsed() });
       }
     }
+    servers.push(...(await serversOf(stack, outcomes)));
   } finally {
     await cleanUp();
   }
@@ -124,6 +143,12 @@ async function main(argv: string[]): Promise<number> {
     commit: gitCommit(),
     node: process.version,
     cpus: `${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? 'unknown CPU'}`,
+    machine: {
+      os: `${os.type()} ${os.release()} ${os.arch()}`,
+      memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+      loadAverage: { start: loadAtStart, end: os.loadavg()[0] ?? 0 },
+      servers,
+    },
     options: { events, rounds, quick, only: opts.only ?? null },
   };
   const rows = buildRows(outcomes);

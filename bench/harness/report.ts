@@ -26,6 +26,8 @@ export interface Row {
   target?: string;
   status: Status;
   note?: string;
+  /** A missed target's reason (`Comparison.whyMissed`), on `fail` rows only. */
+  whyMissed?: string;
 }
 
 export interface RunInfo {
@@ -34,7 +36,19 @@ export interface RunInfo {
   commit: string;
   node: string;
   cpus: string;
+  /** What the numbers were measured on: the reader of a result needs it to compare runs. */
+  machine: MachineInfo;
   options: { events: number; rounds: number; quick: boolean; only: string[] | null };
+}
+
+export interface MachineInfo {
+  /** e.g. `Linux 6.1.0 x64`. */
+  os: string;
+  memoryGiB: number;
+  /** 1-minute load average when the run started and when it ended: other work on a shared machine shows here. */
+  loadAverage: { start: number; end: number };
+  /** The servers the run used, all on this machine: Kafka, the schema registry, PostgreSQL, the SMTP sink. */
+  servers: string[];
 }
 
 /** Turns every comparison into a table row; measurements no comparison mentions get an info row. */
@@ -79,7 +93,8 @@ function compare(scenario: string, c: Comparison, value: Measurement | undefined
   if (c.target === undefined) return { ...row, status: 'info' };
   const compared = ratio ?? value.value;
   row.target = ratio === undefined ? `≥ ${formatNumber(c.target)}` : `≥ ${c.target.toFixed(2)}`;
-  return { ...row, status: compared >= c.target ? 'pass' : 'fail' };
+  if (compared >= c.target) return { ...row, status: 'pass' };
+  return { ...row, status: 'fail', ...(c.whyMissed ? { whyMissed: c.whyMissed } : {}) };
 }
 
 function rangeOf(samples: readonly number[] | undefined): [number, number] | undefined {
@@ -126,10 +141,13 @@ export function markdownReport(info: RunInfo, outcomes: ScenarioOutcome[], rows:
       `${info.options.events.toLocaleString('en-US')} events, ${info.options.rounds} round(s): each value is the median round, with the lowest and highest beside it; ` +
       'a ratio of two measurements taken in the same rounds is the median of the per-round ratios. How to read them: bench/README.md.',
     '',
+    machineLine(info),
+    '',
     md(HEADINGS),
     md(HEADINGS.map(() => '---')),
     ...rows.map((r) => md(cells(r))),
     '',
+    ...unmetSection(rows),
     '## Details',
     '',
   ];
@@ -143,6 +161,30 @@ export function markdownReport(info: RunInfo, outcomes: ScenarioOutcome[], rows:
     }
   }
   return `${lines.join('\n')}\n`;
+}
+
+function machineLine(info: RunInfo): string {
+  const { os, memoryGiB, loadAverage, servers } = info.machine;
+  return (
+    `Machine: ${info.cpus}, ${memoryGiB} GiB memory, ${os}; load average ${loadAverage.start.toFixed(2)} at the start and ${loadAverage.end.toFixed(2)} at the end. ` +
+    `Every server runs on the same machine and shares its cores with the bench: ${servers.length ? servers.join(', ') : 'none started'}.`
+  );
+}
+
+/**
+ * Each missed target with the reason its scenario gives (`Comparison.whyMissed`): where the
+ * time goes and which profile shows it, so a reader of the results is not left with a bare "fail".
+ */
+function unmetSection(rows: Row[]): string[] {
+  const failed = rows.filter((r) => r.status === 'fail');
+  if (failed.length === 0) return [];
+  const lines = ['## Targets not met: where the time goes', ''];
+  for (const row of failed) {
+    const against = row.baseline ? `${row.ratio?.toFixed(2) ?? '—'} × ${row.baseline}` : `${formatNumber(row.value)} ${row.unit ?? ''}`.trim();
+    lines.push(`- **${row.scenario} ${row.measurement}** (${against}, target ${row.target ?? '—'}): ${row.whyMissed ?? 'no reason recorded by the scenario'}`);
+  }
+  lines.push('');
+  return lines;
 }
 
 /** Writes `<base>.json` and `<base>.md` via temp files, so a reader never sees half a file. */

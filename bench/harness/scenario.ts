@@ -43,6 +43,11 @@ export interface Comparison {
   /** Minimum for the ratio measurement/baseline when there is a baseline, else for the value. */
   target?: number;
   note?: string;
+  /**
+   * When the target is missed: where the time goes (the profile and its numbers, or the
+   * document that has them) and why. Printed under the table in the results.
+   */
+  whyMissed?: string;
 }
 
 export interface ScenarioResult {

@@ -122,8 +122,24 @@ export const notificationPipeline: Scenario = {
       return {
         measurements,
         comparisons: [
-          { measurement: 'pipeline', baseline: 'bare-insert', target: 0.5, note: 'pipeline ÷ bare multi-row INSERT of the same rows' },
-          { measurement: 'pipeline', target: 10_000, note: 'absolute, on this 2-core machine' },
+          {
+            measurement: 'pipeline',
+            baseline: 'bare-insert',
+            target: 0.8,
+            note: 'pipeline ÷ bare multi-row INSERT of the same rows',
+            whyMissed:
+              'the worker waits: a CPU profile of the worker draining 30,000 events (2026-12-04) is 31 % idle, waiting for PostgreSQL and Kafka, because by default it works one chunk at a time ' +
+              '(the rest: notification planning and rendering 12 %, GC 9 %, pg/knex query building 7 %, decoding 4 %). pipeline-2-partitions (--partitions-concurrency 2) overlaps the two and is the row to compare; ' +
+              'the ratio moves with the machine: 0.86 in the full run of 2026-12-03, 0.60–0.63 on 2026-12-04 for the same code (docs/performance.md, "The pipeline: statements per chunk").',
+          },
+          {
+            measurement: 'pipeline',
+            target: 10_000,
+            note: 'absolute, on this 2-core machine',
+            whyMissed:
+              'the bare multi-row INSERT of the same rows (the bare-insert baseline, no Kafka at all) runs below 10,000/s on this machine: PostgreSQL writing the rows, ' +
+              'on the cores it shares with the broker and the worker, is the ceiling, not the worker (docs/performance.md, "The pipeline: statements per chunk"; docs/cluster.md on PostgreSQL as the next limit).',
+          },
           {
             measurement: `pipeline-${CONCURRENT_PARTITIONS}-partitions`,
             baseline: 'bare-insert',

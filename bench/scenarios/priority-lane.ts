@@ -151,7 +151,15 @@ export const priorityLane: Scenario = {
         comparisons: [
           ...[SUSTAINABLE_RATE, ...SEARCH_RATES, RATE_PER_SECOND].flatMap(rows),
           { measurement: 'highest-rate-within-budget', note: `highest of ${[SUSTAINABLE_RATE, ...SEARCH_RATES, RATE_PER_SECOND].join(', ')}/s with p99 < ${BUDGET_MS} ms` },
-          { measurement: 'p99-budget-headroom', target: 1, note: 'p99 < 500 ms at 1,000/s' },
+          {
+            measurement: 'p99-budget-headroom',
+            target: 1,
+            note: 'p99 < 500 ms at 1,000/s',
+            whyMissed:
+              'CPU (docs/performance.md, "Payment confirmations behind a backlog"): the SMTP send is 2–6 ms, the path before it (produce, fetch, the batch transaction, render) the rest; ' +
+              'a confirmation costs about 1.8 ms of CPU in the priority worker alone, plus the broker, PostgreSQL and the sink, so 1,000/s needs more than the two cores the priority lane shares with the bulk lane draining its backlog. ' +
+              'The queue grows during the run and p99 is the time to work it off; highest-rate-within-budget is what this machine holds.',
+          },
         ],
       };
     } finally {

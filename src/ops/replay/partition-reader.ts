@@ -61,10 +61,7 @@ export async function readRanges(kafka: Kafka, ranges: PartitionRange[], options
         }
         const end = BigInt(range.end);
         const next = BigInt(range.next);
-        const inRange = batch.messages.filter((m) => {
-          const offset = BigInt(m.offset);
-          return offset >= next && offset < end;
-        });
+        const inRange = withinRange(batch.messages, next, end);
         for (let start = 0; start < inRange.length; ) {
           if (options.signal.aborted || !isRunning() || isStale()) return;
           const slice = inRange.slice(start, start + Math.max(1, options.chunkSize()));
@@ -108,4 +105,19 @@ export async function readRanges(kafka: Kafka, ranges: PartitionRange[], options
       return false;
     }
   }
+}
+
+/**
+ * The messages with `next` ≤ offset < `end`, in order. A batch wholly inside the range (all
+ * but the first and last of a long read) is returned as it is, without parsing every offset.
+ */
+function withinRange(messages: KafkaMessage[], next: bigint, end: bigint): KafkaMessage[] {
+  const first = messages[0];
+  const last = messages[messages.length - 1];
+  if (!first || !last) return [];
+  if (BigInt(first.offset) >= next && BigInt(last.offset) < end) return messages;
+  return messages.filter((m) => {
+    const offset = BigInt(m.offset);
+    return offset >= next && offset < end;
+  });
 }

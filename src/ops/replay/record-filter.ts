@@ -53,8 +53,9 @@ export class RecordFilter {
     const out: FilterResult = { matched: [], filteredOut: 0, malformed: 0, erased: 0 };
     const { types, user, keepMalformed } = this.filter;
     const filtering = types.length > 0 || user !== undefined;
-    let candidates = messages.map((message) => ({ message, record: toInboundRecord(topic, partition, message) }));
-    if (types.length > 0 && user === undefined) candidates = await this.ofTypes(candidates, out);
+    // `--type` alone: told from the schema id first, so only the kept records are converted.
+    const selected = types.length > 0 && user === undefined ? await this.ofTypes(messages, out) : messages;
+    const candidates = selected.map((message) => ({ message, record: toInboundRecord(topic, partition, message) }));
     const keys = this.dataKeys && new ChunkKeys(this.dataKeys, candidates.map((c) => c.record));
     for (const { message, record } of candidates) {
       let event: EventRecord;
@@ -90,18 +91,18 @@ export class RecordFilter {
    * reads is malformed, as decoding would say. A record of another type whose body is
    * corrupt is counted filtered out, not malformed: it would not be replayed either way.
    */
-  private async ofTypes<T extends { record: InboundRecord }>(candidates: T[], out: FilterResult): Promise<T[]> {
-    const kept: T[] = [];
-    for (const candidate of candidates) {
+  private async ofTypes(messages: KafkaMessage[], out: FilterResult): Promise<KafkaMessage[]> {
+    const kept: KafkaMessage[] = [];
+    for (const message of messages) {
       let type: string;
       try {
-        type = await this.registry.typeOf(candidate.record.value);
+        type = await this.registry.typeOf(message.value);
       } catch (error) {
         if (!(error instanceof MalformedMessageError)) throw error;
         out.malformed++;
         continue;
       }
-      if (this.filter.types.includes(type)) kept.push(candidate);
+      if (this.filter.types.includes(type)) kept.push(message);
       else out.filteredOut++;
     }
     return kept;
