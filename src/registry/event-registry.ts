@@ -70,13 +70,18 @@ interface Reader {
 
 /** The schema id and Avro body of a Confluent-framed value; a MalformedMessageError when it is not one. */
 function framed(value: Buffer | null): { schemaId: number; body: Buffer } {
+  return { schemaId: frameSchemaId(value), body: (value as Buffer).subarray(HEADER_LENGTH) };
+}
+
+/** The schema id of a Confluent wire-format frame; a value that is not one is malformed. */
+function frameSchemaId(value: Buffer | null): number {
   if (!value || value.length < HEADER_LENGTH) {
     throw new MalformedMessageError(`message value too short for the Confluent wire format (${value?.length ?? 0} bytes)`);
   }
   if (value[0] !== MAGIC_BYTE) {
     throw new MalformedMessageError(`unknown magic byte ${value[0]} (expected ${MAGIC_BYTE})`);
   }
-  return { schemaId: value.readInt32BE(1), body: value.subarray(HEADER_LENGTH) };
+  return value.readInt32BE(1);
 }
 
 /** The subject of an event on `topic`, by TopicRecordNameStrategy: `<topic>-<record full name>`. */
@@ -89,6 +94,8 @@ export class EventRegistry {
   private readonly http: RegistryHttp;
   private readonly ids = new Map<string, Promise<number>>();
   private readonly readers = new Map<number, Promise<Reader>>();
+  /** Event types of the schema ids `typeOf` has answered for. */
+  private readonly knownTypes = new Map<number, EventType>();
 
   constructor(options: EventRegistryOptions) {
     const { logger, ...rest } = options;
@@ -235,7 +242,18 @@ export class EventRegistry {
    * A frame or schema id `decode` would refuse is refused the same way.
    */
   async typeOf(value: Buffer | null): Promise<EventType> {
-    return (await this.readerFor(framed(value).schemaId)).definition.type as EventType;
+    const schemaId = frameSchemaId(value);
+    const type = (await this.readerFor(schemaId)).definition.type as EventType;
+    this.knownTypes.set(schemaId, type);
+    return type;
+  }
+
+  /**
+   * `typeOf` without a promise, for a schema id `typeOf` has already answered for; undefined
+   * for one it has not (then call `typeOf`). A value that is not a frame throws as there.
+   */
+  knownTypeOf(value: Buffer | null): EventType | undefined {
+    return this.knownTypes.get(frameSchemaId(value));
   }
 
   private async lookUp(type: EventType, topic: string, subject: string, definition: EventDefinition): Promise<number> {

@@ -131,3 +131,16 @@ describe('registry options', () => {
     expect(() => new EventRegistry({ url, ...options })).toThrow(message);
   });
 });
+
+describe("a record's type from its schema id", () => {
+  it('is answered without a promise once typeOf has read the schema id, and a value that is no frame is malformed either way', async () => {
+    const registry = new EventRegistry({ url, autoRegister: true });
+    const schemaId = await registry.schemaId('PAYMENT_SUCCEEDED', `typeof-${process.pid}.payment.events`);
+    const record = recordWithSchemaId(schemaId);
+    expect(registry.knownTypeOf(record)).toBeUndefined();
+    await expect(registry.typeOf(record)).resolves.toBe('PAYMENT_SUCCEEDED');
+    expect(registry.knownTypeOf(record)).toBe('PAYMENT_SUCCEEDED');
+    expect(() => registry.knownTypeOf(Buffer.from([1, 0, 0, 0, 1, 2]))).toThrow(/unknown magic byte 1/);
+    expect(() => registry.knownTypeOf(null)).toThrow(MalformedMessageError);
+  });
+});

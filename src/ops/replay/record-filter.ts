@@ -96,7 +96,8 @@ export class RecordFilter {
     for (const message of messages) {
       let type: string;
       try {
-        type = await this.registry.typeOf(message.value);
+        // A promise per record only until each schema id has been seen once.
+        type = this.registry.knownTypeOf(message.value) ?? (await this.registry.typeOf(message.value));
       } catch (error) {
         if (!(error instanceof MalformedMessageError)) throw error;
         out.malformed++;
