@@ -53,7 +53,9 @@ describe('a three-broker Kafka cluster', () => {
   afterEach(async () => {
     for (const worker of workers.splice(0)) {
       worker.child.kill('SIGTERM');
-      await worker.exited;
+      // A stop that outlives the worker's shutdown timeout (30 s) ends with status 1; its log says what it waited for.
+      const { code, output } = await worker.exited;
+      if (code !== 0) console.log(`a worker stopped with status ${code}:\n${output.slice(-4000)}`);
     }
     await publisher.disconnect();
     await admin.disconnect();

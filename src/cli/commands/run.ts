@@ -43,7 +43,11 @@ interface RunOptions {
   sessionTimeout?: string;
   metricsPort?: string;
   partitionsConcurrency?: string;
+  shutdownTimeout?: string;
 }
+
+/** How long a worker may take to stop after SIGTERM/SIGINT before it exits without waiting. */
+const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
 
 /** `--partitions-concurrency`: 1 to 4 (the runtime's range), or undefined for the default. */
 function partitionsConcurrencyOf(options: RunOptions): number | undefined {
@@ -137,6 +141,7 @@ export function registerRunCommand(program: Command): void {
     .option('--retry-delays <list>', 'delay of each retry tier, e.g. 10s,1m,10m,1h (the default)')
     .option('--session-timeout <duration>', 'how long the broker waits for a silent instance, e.g. 30s (the default)')
     .option('--partitions-concurrency <n>', 'notification: partitions an instance works on at once, 1 (the default) to 4; each partition in order, its chunks one at a time')
+    .option('--shutdown-timeout <duration>', 'how long stopping may take after SIGTERM/SIGINT before the worker exits without waiting, e.g. 30s (the default; overrides TIDINGS_SHUTDOWN_TIMEOUT)')
     .option('--metrics-port <port>', 'serve GET /metrics (Prometheus), /healthz and /readyz on this port, on every interface (overrides TIDINGS_METRICS_PORT; default: not served)')
     .addHelpText(
       'after',
@@ -149,6 +154,11 @@ With --metrics-port (or TIDINGS_METRICS_PORT): /metrics has the group's counters
 from the broker every TIDINGS_LAG_METRICS_INTERVAL (default 15s), and the outbox relay's backlog;
 /healthz is 200 while the process answers; /readyz is 200 once PostgreSQL, a Kafka broker and the
 registry answer and the group has joined, else 503 with {ready: false, checks} naming what is not.
+
+On SIGTERM/SIGINT the worker finishes the chunk in progress, commits and leaves the group. If that
+takes longer than --shutdown-timeout (a broker or PostgreSQL that stopped answering), or a second
+signal comes, it exits with status 1 without waiting: what it had not committed is processed again
+by the group, once, as after a crash.
 
 Examples:
   $ tidings run notification --retry-delays 5s,30s,5m
@@ -165,6 +175,12 @@ Examples:
       const env = readEnv(options.topicPrefix === undefined ? process.env : { ...process.env, TIDINGS_TOPIC_PREFIX: options.topicPrefix });
       const metricsPort = options.metricsPort === undefined ? env.TIDINGS_METRICS_PORT : parsePort(options.metricsPort, '--metrics-port');
       const lagInterval = env.TIDINGS_LAG_METRICS_INTERVAL === undefined ? undefined : parseDuration(env.TIDINGS_LAG_METRICS_INTERVAL, 'TIDINGS_LAG_METRICS_INTERVAL');
+      const shutdownTimeoutMs =
+        options.shutdownTimeout !== undefined
+          ? parseDuration(options.shutdownTimeout, '--shutdown-timeout')
+          : env.TIDINGS_SHUTDOWN_TIMEOUT === undefined
+            ? DEFAULT_SHUTDOWN_TIMEOUT_MS
+            : parseDuration(env.TIDINGS_SHUTDOWN_TIMEOUT, 'TIDINGS_SHUTDOWN_TIMEOUT');
       const platform = new Platform({ clientId: `tidings-${group}`, endpoints: resolveEndpoints(env) });
       const retention = retentionOptionsFromEnv(env);
       // A bad retention option, or inbox rows that would not outlive the records, stop the start before any event is read.
@@ -194,7 +210,7 @@ Examples:
             logger,
           ));
         running = await start(platform, options);
-        await runUntilSignalled(running, { platform, endpoints, lagInterval, group, pruneInbox, retention, logger });
+        await runUntilSignalled(running, { platform, endpoints, lagInterval, group, pruneInbox, retention, logger, shutdownTimeoutMs });
       } finally {
         await endpoints?.close();
       }
@@ -207,7 +223,16 @@ Examples:
  */
 async function runUntilSignalled(
   running: RunningGroup,
-  context: { platform: Platform; endpoints: WorkerEndpoints | undefined; lagInterval: number | undefined; group: string; pruneInbox: boolean; retention: RetentionOptionsInput; logger: Logger },
+  context: {
+    platform: Platform;
+    endpoints: WorkerEndpoints | undefined;
+    lagInterval: number | undefined;
+    group: string;
+    pruneInbox: boolean;
+    retention: RetentionOptionsInput;
+    logger: Logger;
+    shutdownTimeoutMs: number;
+  },
 ): Promise<void> {
   const { platform, endpoints, group, logger } = context;
   for (const refresher of running.refreshers ?? []) endpoints?.refreshOnScrape(refresher);
@@ -221,16 +246,34 @@ async function runUntilSignalled(
   pruner.start();
   logger.info(running.stats(), 'running');
   await new Promise<void>((resolve) => {
+    let step: string | undefined;
+    const giveUp = (why: string): never => {
+      // Nothing is lost: uncommitted work is redone by the group, its effects exactly once.
+      logger.error({ waitingFor: step }, `${why}; exiting without waiting for ${step ?? 'it'}: what was not committed is processed again by the group`);
+      process.exit(1);
+    };
     const shutdown = (signal: string): void => {
-      logger.info({ signal }, 'stopping: finishing the work in progress');
+      if (step !== undefined) giveUp(`a second ${signal} while stopping`);
+      step = 'the pruner';
+      logger.info({ signal, timeoutMs: context.shutdownTimeoutMs }, 'stopping: finishing the work in progress');
+      const deadline = setTimeout(() => giveUp(`stopping took longer than the shutdown timeout (${context.shutdownTimeoutMs} ms)`), context.shutdownTimeoutMs);
       void pruner
         .stop()
-        .then(() => running.stop())
-        .then(() => platform.close())
-        .finally(resolve);
+        .then(() => {
+          step = 'the consumer group (the chunk in progress, its commit, leaving the group)';
+          return running.stop();
+        })
+        .then(() => {
+          step = 'closing the connections';
+          return platform.close();
+        })
+        .finally(() => {
+          clearTimeout(deadline);
+          resolve();
+        });
     };
-    process.once('SIGTERM', () => shutdown('SIGTERM'));
-    process.once('SIGINT', () => shutdown('SIGINT'));
+    process.on('SIGTERM', () => shutdown('SIGTERM'));
+    process.on('SIGINT', () => shutdown('SIGINT'));
   });
   logger.info(running.stats(), 'stopped');
 }
