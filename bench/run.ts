@@ -6,10 +6,10 @@ import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { describe } from '../src/errors';
-import { openBenchStack, type BenchStack } from './harness/bench-stack';
 import { KAFKA_VERSION } from '../src/dev/kafka-server';
 import { APICURIO_VERSION } from '../src/dev/registry-server';
+import { describe } from '../src/errors';
+import { openBenchStack, type BenchStack } from './harness/bench-stack';
 import { buildRows, textTable, writeResults, type RunInfo, type ScenarioOutcome } from './harness/report';
 import type { BenchContext } from './harness/scenario';
 import { SCENARIOS } from './scenarios';
@@ -118,7 +118,7 @@ async function main(argv: string[]): Promise<number> {
   const startedAt = new Date();
   const loadAtStart = os.loadavg()[0] ?? 0;
   const outcomes: ScenarioOutcome[] = [];
-  const servers: string[] = [];
+  let servers: string[] = [];
   try {
     for (const scenario of selected) {
       progress(`▶ ${scenario.name}: ${scenario.description}`);
@@ -132,7 +132,8 @@ async function main(argv: string[]): Promise<number> {
         outcomes.push({ scenario, error: describe(error), durationS: elapsed() });
       }
     }
-    servers.push(...(await serversOf(stack, outcomes)));
+    // Asked before the clean-up closes the stack's connections.
+    servers = await serversOf(stack, outcomes);
   } finally {
     await cleanUp();
   }

@@ -130,7 +130,7 @@ export const notificationPipeline: Scenario = {
             whyMissed:
               'the worker waits: a CPU profile of the worker draining 30,000 events (2026-12-04) is 31 % idle, waiting for PostgreSQL and Kafka, because by default it works one chunk at a time ' +
               '(the rest: notification planning and rendering 12 %, GC 9 %, pg/knex query building 7 %, decoding 4 %). pipeline-2-partitions (--partitions-concurrency 2) overlaps the two and is the row to compare; ' +
-              'the ratio moves with the machine: 0.86 in the full run of 2026-12-03, 0.60–0.63 on 2026-12-04 for the same code (docs/performance.md, "The pipeline: statements per chunk").',
+              'the ratio moves with the machine: 0.86 in the full run of 2026-12-03, 0.60–0.69 on 2026-12-04 for the same code (docs/performance.md, "The pipeline: statements per chunk").',
           },
           {
             measurement: 'pipeline',

@@ -136,6 +136,7 @@ const schema = z.object({
     .optional(),
   /** How often a worker serving metrics reads its groups' lag from the broker. Default 15s. */
   TIDINGS_LAG_METRICS_INTERVAL: duration,
+  /** How long a worker may take to stop after SIGTERM/SIGINT before it exits without waiting (`tidings run --shutdown-timeout`). Default 30s. */
   TIDINGS_SHUTDOWN_TIMEOUT: duration,
   /** Server secret of the end-user API's per-user tokens (HMAC-SHA256 of the user id); `tidings api` needs it. */
   TIDINGS_USER_TOKEN_SECRET: z.string().min(32, { message: 'must be at least 32 characters: generate one with `openssl rand -hex 32`' }).optional(),
